@@ -1,0 +1,268 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem in a config file, located by line and key.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if loc == "" {
+		loc = DefaultFile
+	}
+	if e.Line > 0 {
+		loc += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Msg)
+}
+
+// Errors is every problem found in one file; Load reports all of them at
+// once so a user fixes the file in one pass.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads the config at path. An empty path means DefaultFile in the
+// working directory, and there a missing file is not an error: defaults
+// apply. A path given explicitly must exist.
+func Load(path string) (*Config, error) {
+	explicit := path != ""
+	if !explicit {
+		path = DefaultFile
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		wd, werr := os.Getwd()
+		if werr != nil {
+			return nil, fmt.Errorf("finding the working directory: %w", werr)
+		}
+		cfg := &Config{Dir: wd}
+		cfg.applyDefaults()
+		return cfg, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w (create it with `dagster-dev init` or pass --config FILE)", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", path, err)
+	}
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Path = abs
+	cfg.Dir = filepath.Dir(abs)
+	return cfg, nil
+}
+
+// Parse decodes and validates config data; file is only used in messages.
+func Parse(file string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{yamlSyntaxError(file, err)}
+	}
+	cfg := &Config{}
+	if len(root.Content) == 0 { // empty file: all defaults
+		cfg.applyDefaults()
+		return cfg, nil
+	}
+	doc := root.Content[0]
+	if doc.Kind != yaml.MappingNode {
+		return nil, Errors{{File: file, Line: doc.Line, Msg: "the file must be a YAML mapping of settings (see `dagster-dev init`)"}}
+	}
+	var errs Errors
+	lines := map[string]int{}
+	checkKeys(file, doc, reflect.TypeOf(Config{}), "", lines, &errs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if err := doc.Decode(cfg); err != nil {
+		return nil, typeErrors(file, err)
+	}
+	// Zero means "use the default" only when the key is absent: an explicit
+	// 0 is a mistake worth reporting, not something to paper over.
+	explicitZero := map[string]bool{
+		"cluster.nodes":  cfg.Cluster.Nodes == 0,
+		"dagit.hostPort": cfg.Dagit.HostPort == 0,
+		"dagit.nodePort": cfg.Dagit.NodePort == 0,
+	}
+	cfg.applyDefaults()
+	for key, zero := range explicitZero {
+		if _, set := lines[key]; set && zero {
+			switch key {
+			case "cluster.nodes":
+				cfg.Cluster.Nodes = 0
+			case "dagit.hostPort":
+				cfg.Dagit.HostPort = 0
+			case "dagit.nodePort":
+				cfg.Dagit.NodePort = 0
+			}
+		}
+	}
+	errs = append(errs, validate(cfg, file, lines)...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlSyntaxError(file string, err error) *Error {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &Error{File: file, Line: n, Msg: "invalid YAML: " + m[2]}
+	}
+	return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+func typeErrors(file string, err error) error {
+	messages := []string{err.Error()}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		messages = te.Errors
+	}
+	var errs Errors
+	for _, e := range messages {
+		if m := typeErrLine.FindStringSubmatch(e); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			errs = append(errs, &Error{File: file, Line: n, Msg: "wrong type: " + m[2]})
+			continue
+		}
+		errs = append(errs, &Error{File: file, Msg: e})
+	}
+	return errs
+}
+
+// checkKeys walks the YAML mapping against the struct's yaml tags, reporting
+// unknown keys (with a suggestion) and recording each key's line for the
+// semantic checks that follow.
+func checkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines map[string]int, errs *Errors) {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Kind() == reflect.Struct && t != reflect.TypeOf(Duration{}):
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Key: strings.TrimSuffix(prefix, "."), Msg: "must be a mapping"})
+			return
+		}
+		fields := map[string]reflect.StructField{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if name == "" || name == "-" {
+				continue
+			}
+			fields[name] = f
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := prefix + k.Value
+			f, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, &Error{File: file, Line: k.Line, Key: key, Msg: "unknown key" + suggest(k.Value, fields)})
+				continue
+			}
+			lines[key] = k.Line
+			checkKeys(file, v, f.Type, key+".", lines, errs)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			key := fmt.Sprintf("%s[%d]", strings.TrimSuffix(prefix, "."), i)
+			lines[key] = item.Line
+			checkKeys(file, item, t.Elem(), key+".", lines, errs)
+		}
+	}
+}
+
+func suggest(key string, fields map[string]reflect.StructField) string {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if strings.EqualFold(name, key) || strings.EqualFold(strings.ReplaceAll(name, "_", ""), strings.ReplaceAll(key, "_", "")) {
+			return fmt.Sprintf(" (did you mean %q?)", name)
+		}
+	}
+	for _, name := range names {
+		if editDistance(strings.ToLower(name), strings.ToLower(key)) <= 2 {
+			return fmt.Sprintf(" (did you mean %q?)", name)
+		}
+	}
+	return "; known keys: " + strings.Join(names, ", ")
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// UnmarshalYAML accepts Go duration strings ("90s", "10m").
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (write e.g. 90s or 10m)", n.Line, s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration back as a string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }

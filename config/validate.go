@@ -1,0 +1,133 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// dns1123Label is what Kubernetes accepts for namespaces and what kind
+// accepts for cluster names (they become container and host names).
+var dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// dns1123Subdomain is what Kubernetes accepts for ConfigMap and Secret names.
+var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+func validate(c *Config, file string, lines map[string]int) Errors {
+	var errs Errors
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{File: file, Line: lineOf(lines, key), Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if !dns1123Label.MatchString(c.Cluster.Name) || len(c.Cluster.Name) > 50 {
+		bad("cluster.name", "%q is not a valid cluster name: use lowercase letters, digits and '-', at most 50 characters", c.Cluster.Name)
+	}
+	if c.Cluster.Nodes < 1 || c.Cluster.Nodes > 10 {
+		bad("cluster.nodes", "must be between 1 and 10 (got %d)", c.Cluster.Nodes)
+	}
+	if c.ExistingCluster() {
+		if c.Cluster.NodeImage != "" {
+			bad("cluster.nodeImage", "has no effect with cluster.context (an existing cluster); remove one of them")
+		}
+		if _, set := lines["cluster.nodes"]; set {
+			bad("cluster.nodes", "has no effect with cluster.context (an existing cluster); remove one of them")
+		}
+	}
+	if c.Dagit.HostPort < 1 || c.Dagit.HostPort > 65535 {
+		bad("dagit.hostPort", "must be a TCP port between 1 and 65535 (got %d)", c.Dagit.HostPort)
+	}
+	if c.Dagit.NodePort < 30000 || c.Dagit.NodePort > 32767 {
+		bad("dagit.nodePort", "must be in Kubernetes' NodePort range 30000-32767 (got %d)", c.Dagit.NodePort)
+	}
+	if !dns1123Label.MatchString(c.Namespace) || len(c.Namespace) > 63 {
+		bad("namespace", "%q is not a valid namespace: use lowercase letters, digits and '-', at most 63 characters", c.Namespace)
+	}
+	// Helm limits release names to 53 characters.
+	if !dns1123Label.MatchString(c.Release) || len(c.Release) > 53 {
+		bad("release", "%q is not a valid Helm release name: use lowercase letters, digits and '-', at most 53 characters", c.Release)
+	}
+	if c.Timeout.Duration <= 0 {
+		bad("timeout", "must be positive (got %s)", c.Timeout.Duration)
+	}
+	for i, img := range c.Images {
+		key := fmt.Sprintf("images[%d]", i)
+		switch {
+		case strings.TrimSpace(img) == "":
+			bad(key, "is empty")
+		case strings.ContainsAny(img, " \t"):
+			bad(key, "%q is not an image reference", img)
+		case !hasTag(img):
+			// An untagged or :latest image gets imagePullPolicy Always, which
+			// makes the kubelet ignore the side-loaded copy.
+			bad(key, "%q needs an explicit tag other than latest: Kubernetes always pulls :latest images, which ignores the side-loaded copy", img)
+		}
+	}
+	for i, f := range c.ValuesFiles {
+		if strings.TrimSpace(f) == "" {
+			bad(fmt.Sprintf("valuesFiles[%d]", i), "is empty")
+		}
+	}
+	if c.Watch.Debounce.Duration < 0 {
+		bad("watch.debounce", "must not be negative")
+	}
+	seen := map[string]string{}
+	for i, s := range c.Watch.Sources {
+		key := fmt.Sprintf("watch.sources[%d]", i)
+		if !dns1123Subdomain.MatchString(s.Name) || len(s.Name) > 253 {
+			bad(key+".name", "%q is not a valid object name: use lowercase letters, digits, '-' and '.'", s.Name)
+		}
+		if s.Kind != KindConfigMap && s.Kind != KindSecret {
+			bad(key+".kind", "must be %s or %s (got %q)", KindConfigMap, KindSecret, s.Kind)
+		}
+		id := s.Kind + "/" + s.Name
+		if prev, dup := seen[id]; dup {
+			bad(key+".name", "%s is declared twice (also at %s)", id, prev)
+		}
+		seen[id] = key
+		if s.Path == "" {
+			bad(key+".path", "is required: the file or directory the %s is built from", s.Kind)
+		}
+		switch s.Format {
+		case FormatAuto, FormatDotenv, FormatYAML, FormatDir, FormatManifest:
+		default:
+			bad(key+".format", "must be one of auto, dotenv, yaml, dir, manifest (got %q)", s.Format)
+		}
+		if len(s.Attach) == 0 {
+			bad(key+".attach", "must list at least one of %s, %s", TargetDagit, TargetJobRunner)
+		}
+		for j, a := range s.Attach {
+			if a != TargetDagit && a != TargetJobRunner {
+				bad(fmt.Sprintf("%s.attach[%d]", key, j), "must be %s or %s (got %q)", TargetDagit, TargetJobRunner, a)
+			}
+		}
+	}
+	return errs
+}
+
+// lineOf finds the line of key, or of its closest parent that has one.
+func lineOf(lines map[string]int, key string) int {
+	for k := key; k != ""; {
+		if n, ok := lines[k]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
+}
+
+// hasTag reports whether ref names a tag other than latest, or a digest.
+func hasTag(ref string) bool {
+	if strings.Contains(ref, "@sha256:") {
+		return true
+	}
+	slash := strings.LastIndex(ref, "/")
+	colon := strings.LastIndex(ref, ":")
+	if colon <= slash {
+		return false
+	}
+	return ref[colon+1:] != "latest"
+}
