@@ -1,0 +1,66 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// DeleteResult says what Delete did.
+type DeleteResult struct {
+	Name     string
+	Deleted  bool     // false: there was nothing to delete
+	Nodes    []string // node containers removed
+	Message  string   // one line for the user
+	Duration time.Duration
+}
+
+// Delete removes kind cluster name and its context in kubeconfigPath ("" =
+// kind's default), but only if dagster-dev created it; otherwise it returns
+// a *NotOwnedError. A cluster that does not exist is not an error: Delete is
+// idempotent so `dagster-dev down` can always be re-run.
+func (p *Provider) Delete(ctx context.Context, name, kubeconfigPath string) (*DeleteResult, error) {
+	start := time.Now()
+	if name == "" {
+		return nil, fmt.Errorf("delete: cluster name is empty")
+	}
+	dc, err := p.dockerClient()
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := listNodeContainers(ctx, dc, name)
+	if err != nil {
+		return nil, p.dockerError(err)
+	}
+	res := &DeleteResult{Name: name}
+	if len(nodes) == 0 {
+		res.Message = fmt.Sprintf("kind cluster %q does not exist: nothing to delete", name)
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	owned := false
+	if cp := controlPlane(nodes); cp != nil {
+		rec, err := readOwner(ctx, dc, cp.ID)
+		if err != nil {
+			return nil, fmt.Errorf("delete kind cluster %q: %w", name, p.dockerError(err))
+		}
+		owned = rec != nil
+	}
+	if !owned {
+		return nil, &NotOwnedError{Cluster: name}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.logger.Infof("deleting kind cluster %q (%d node container(s))", name, len(nodes))
+	// kind's Delete removes the node containers and the kind-<name> context
+	// (cluster, user) from the kubeconfig, leaving other contexts alone.
+	if err := p.kind.Delete(name, kubeconfigPath); err != nil {
+		return nil, fmt.Errorf("delete kind cluster %q: %w", name, err)
+	}
+	res.Deleted = true
+	res.Nodes = nodeNames(nodes)
+	res.Duration = time.Since(start)
+	res.Message = fmt.Sprintf("deleted kind cluster %q (%d node(s)) in %s", name, len(nodes), res.Duration.Round(100*time.Millisecond))
+	return res, nil
+}

@@ -1,0 +1,210 @@
+package cluster
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/distribution/reference"
+)
+
+// Difference is one way an existing cluster differs from the spec.
+type Difference struct {
+	Field string // "nodes", "node image", "dagit host port"
+	Want  string
+	Have  string
+}
+
+// DriftError says an existing cluster does not match the spec. dagster-dev
+// never recreates a cluster on its own (that would throw away the Dagster
+// database and every loaded image), so the user has to decide.
+type DriftError struct {
+	Cluster     string
+	Owned       bool // created by dagster-dev (so `dagster-dev down` may delete it)
+	Differences []Difference
+}
+
+func (e *DriftError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kind cluster %q exists but differs from the configuration:", e.Cluster)
+	for _, d := range e.Differences {
+		fmt.Fprintf(&b, "\n  - %s: want %s, have %s", d.Field, d.Want, d.Have)
+	}
+	fmt.Fprintf(&b, "\n%s", e.Fix())
+	return b.String()
+}
+
+// Fix tells the user how to get a matching cluster. A kind port mapping,
+// node image or node count can only be set when a cluster is created.
+func (e *DriftError) Fix() string {
+	if e.Owned {
+		return "these settings are fixed when a kind cluster is created: run `dagster-dev down` then `dagster-dev up` to recreate it (this deletes the cluster and its data), or change dagster-dev.yaml back"
+	}
+	return fmt.Sprintf("the cluster was not created by dagster-dev, so dagster-dev will not delete it: delete it yourself (`kind delete cluster --name %s`), set cluster.name to another name, or change dagster-dev.yaml to match it", e.Cluster)
+}
+
+// compareSpec lists how the live node containers differ from the spec. The
+// spec must be normalized. An empty result means the cluster matches.
+func compareSpec(want Spec, nodes []nodeContainer) []Difference {
+	var diffs []Difference
+
+	// Node count and shape: exactly one control-plane, Nodes-1 workers and
+	// nothing else (an HA cluster has a load balancer node and is not what
+	// dagster-dev would create).
+	roles := map[string]int{}
+	for _, n := range nodes {
+		roles[n.Role]++
+	}
+	wantRoles := map[string]int{RoleControlPlane: 1}
+	if want.Nodes > 1 {
+		wantRoles[RoleWorker] = want.Nodes - 1
+	}
+	if !sameCounts(roles, wantRoles) {
+		diffs = append(diffs, Difference{Field: "nodes", Want: describeRoles(wantRoles), Have: describeRoles(roles)})
+	}
+
+	// Node image: every Kubernetes node must run the wanted image.
+	var haveImages []string
+	seen := map[string]bool{}
+	mismatch := false
+	for _, n := range nodes {
+		if n.Role != RoleControlPlane && n.Role != RoleWorker {
+			continue
+		}
+		if !sameImage(want.NodeImage, n.Image) {
+			mismatch = true
+		}
+		if !seen[n.Image] {
+			seen[n.Image] = true
+			haveImages = append(haveImages, n.Image)
+		}
+	}
+	if mismatch {
+		diffs = append(diffs, Difference{Field: "node image", Want: quote(want.NodeImage), Have: quoteAll(haveImages)})
+	}
+
+	// Port mapping on the control-plane. Compared as a set: an extra mapping
+	// holds a host port dagster-dev did not ask for, a missing one leaves
+	// Dagit unreachable.
+	var havePorts []string
+	if cp := controlPlane(nodes); cp != nil {
+		havePorts = cp.Ports
+	}
+	wp := wantPorts(want)
+	if !equalStrings(wp, havePorts) {
+		diffs = append(diffs, Difference{Field: "dagit host port", Want: describePorts(wp), Have: describePorts(havePorts)})
+	}
+	return diffs
+}
+
+func sameCounts(a, b map[string]int) bool {
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// describeRoles renders role counts as "2 (1 control-plane, 1 worker)".
+func describeRoles(m map[string]int) string {
+	total := 0
+	var parts []string
+	for _, role := range []string{RoleControlPlane, RoleWorker} {
+		if m[role] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", m[role], role))
+			total += m[role]
+		}
+	}
+	var other []string
+	for role, c := range m {
+		if role != RoleControlPlane && role != RoleWorker && c > 0 {
+			other = append(other, fmt.Sprintf("%d %s", c, roleOrUnknown(role)))
+			total += c
+		}
+	}
+	sort.Strings(other)
+	parts = append(parts, other...)
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
+}
+
+func roleOrUnknown(r string) string {
+	if r == "" {
+		return "unlabelled"
+	}
+	return r
+}
+
+func describePorts(ps []string) string {
+	if len(ps) == 0 {
+		return "no port mapping"
+	}
+	return strings.Join(ps, ", ")
+}
+
+// sameImage compares node image references leniently where that is safe:
+// "kindest/node:v1" and "docker.io/kindest/node:v1" are the same reference,
+// and a wanted reference without a digest matches a container created from
+// the same name pinned by digest (kind's default image carries one).
+func sameImage(want, have string) bool {
+	if want == have {
+		return true
+	}
+	w, errW := reference.ParseNormalizedNamed(want)
+	h, errH := reference.ParseNormalizedNamed(have)
+	if errW != nil || errH != nil {
+		return false
+	}
+	if w.String() == h.String() {
+		return true
+	}
+	if _, wantDigest := w.(reference.Digested); !wantDigest {
+		if _, haveDigest := h.(reference.Digested); haveDigest {
+			return stripDigest(h) == reference.TagNameOnly(w).String()
+		}
+	}
+	return false
+}
+
+// stripDigest returns name[:tag] of a digested reference (":latest" if it has
+// no tag, matching how an untagged wanted reference is normalized).
+func stripDigest(r reference.Named) string {
+	if t, ok := r.(reference.Tagged); ok {
+		return r.Name() + ":" + t.Tag()
+	}
+	return r.Name() + ":latest"
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a2 := append([]string(nil), a...)
+	b2 := append([]string(nil), b...)
+	sort.Strings(a2)
+	sort.Strings(b2)
+	for i := range a2 {
+		if a2[i] != b2[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+func quoteAll(ss []string) string {
+	if len(ss) == 0 {
+		return "none"
+	}
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = quote(s)
+	}
+	return strings.Join(q, ", ")
+}
