@@ -149,7 +149,7 @@ func describePorts(ps []string) string {
 
 // sameImage compares node image references leniently where that is safe:
 // "kindest/node:v1" and "docker.io/kindest/node:v1" are the same reference,
-// and a wanted reference without a digest matches a container created from
+// so are "x" and "x:latest", and a wanted reference without a digest matches a container created from
 // the same name pinned by digest (kind's default image carries one).
 func sameImage(want, have string) bool {
 	if want == have {
@@ -160,7 +160,7 @@ func sameImage(want, have string) bool {
 	if errW != nil || errH != nil {
 		return false
 	}
-	if w.String() == h.String() {
+	if reference.TagNameOnly(w).String() == reference.TagNameOnly(h).String() {
 		return true
 	}
 	if _, wantDigest := w.(reference.Digested); !wantDigest {

@@ -11,10 +11,10 @@ import (
 type ClusterStatus struct {
 	Name        string
 	Exists      bool
-	Owned       bool       // created by dagster-dev
-	CreatedAt   time.Time  // from the ownership record; zero if not owned
-	CreatedWith *Spec      // the spec recorded at creation; nil if not owned
-	KubeContext string     // "kind-<name>"
+	Owned       bool      // created by dagster-dev
+	CreatedAt   time.Time // from the ownership record; zero if not owned
+	CreatedWith *Spec     // the spec recorded at creation; nil if not owned
+	KubeContext string    // "kind-<name>"
 	Nodes       []NodeStatus
 }
 
