@@ -42,39 +42,39 @@ func TestDeploymentProgress(t *testing.T) {
 	}{
 		{name: "rolled out", d: d2(nil), pods: []*corev1.Pod{newPodOf("dagit-new-1", ready())}, done: true, ready: 1},
 		{
-			name: "init container waiting for the database",
-			d:    d2(func(x *appsv1.Deployment) { x.Status.ReadyReplicas, x.Status.AvailableReplicas = 0, 0 }),
-			pods: []*corev1.Pod{newPodOf("dagit-new-1", initRunning(95*time.Second))},
+			name:  "init container waiting for the database",
+			d:     d2(func(x *appsv1.Deployment) { x.Status.ReadyReplicas, x.Status.AvailableReplicas = 0, 0 }),
+			pods:  []*corev1.Pod{newPodOf("dagit-new-1", initRunning(95*time.Second))},
 			state: "Init:0/1 (check-db-ready running 95s)", waiting: "pod dagit-new-1 Init:0/1 (check-db-ready running 95s)",
 		},
 		{
-			name: "controller has not seen the new spec",
-			d:    d2(func(x *appsv1.Deployment) { x.Generation = 2 }),
-			pods: []*corev1.Pod{oldPodOf("dagit-old-1", ready())},
+			name:  "controller has not seen the new spec",
+			d:     d2(func(x *appsv1.Deployment) { x.Generation = 2 }),
+			pods:  []*corev1.Pod{oldPodOf("dagit-old-1", ready())},
 			state: "waiting for the controller to see generation 2",
 		},
 		{
-			name: "old ReplicaSet pod still running though counters look done",
-			d:    d2(nil),
-			pods: []*corev1.Pod{newPodOf("dagit-new-1", ready()), oldPodOf("dagit-old-1", ready())},
+			name:  "old ReplicaSet pod still running though counters look done",
+			d:     d2(nil),
+			pods:  []*corev1.Pod{newPodOf("dagit-new-1", ready()), oldPodOf("dagit-old-1", ready())},
 			state: "1 old pod left", ready: 1,
 		},
 		{
-			name: "old ReplicaSet pod terminating",
-			d:    d2(nil),
-			pods: []*corev1.Pod{newPodOf("dagit-new-1", ready()), oldPodOf("dagit-old-1", ready(), deleting())},
+			name:  "old ReplicaSet pod terminating",
+			d:     d2(nil),
+			pods:  []*corev1.Pod{newPodOf("dagit-new-1", ready()), oldPodOf("dagit-old-1", ready(), deleting())},
 			state: "1 old pod left", ready: 1,
 		},
 		{
-			name: "status counts old replicas",
-			d:    d2(func(x *appsv1.Deployment) { x.Status.Replicas = 2 }),
-			pods: []*corev1.Pod{newPodOf("dagit-new-1", ready())},
+			name:  "status counts old replicas",
+			d:     d2(func(x *appsv1.Deployment) { x.Status.Replicas = 2 }),
+			pods:  []*corev1.Pod{newPodOf("dagit-new-1", ready())},
 			state: "1 old pods pending termination", ready: 1,
 		},
 		{
-			name: "new pod not available yet (minReadySeconds)",
-			d:    d2(func(x *appsv1.Deployment) { x.Status.AvailableReplicas = 0 }),
-			pods: []*corev1.Pod{newPodOf("dagit-new-1", ready())},
+			name:  "new pod not available yet (minReadySeconds)",
+			d:     d2(func(x *appsv1.Deployment) { x.Status.AvailableReplicas = 0 }),
+			pods:  []*corev1.Pod{newPodOf("dagit-new-1", ready())},
 			state: "0 of 1 pods available", ready: 1,
 		},
 		{
@@ -135,7 +135,7 @@ func TestDeploymentProgress(t *testing.T) {
 			d: d2(func(x *appsv1.Deployment) {
 				x.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Conditions: []appsv1.DeploymentCondition{{
 					Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate",
-					Message: `pods "dagster-dagit-new-" is forbidden: error looking up service account dagster/dagster: serviceaccount "dagster" not found`,
+					Message:            `pods "dagster-dagit-new-" is forbidden: error looking up service account dagster/dagster: serviceaccount "dagster" not found`,
 					LastTransitionTime: ago(5 * time.Second)}}}
 			}),
 			state: "0 of 1 pods updated",
@@ -150,9 +150,9 @@ func TestDeploymentProgress(t *testing.T) {
 			fail: KindRollout, state: "FailedCreate", waiting: `serviceaccount "dagster" not found`,
 		},
 		{
-			name: "paused",
-			d:    d2(func(x *appsv1.Deployment) { x.Spec.Paused = true }),
-			pods: []*corev1.Pod{newPodOf("dagit-new-1", ready())},
+			name:  "paused",
+			d:     d2(func(x *appsv1.Deployment) { x.Spec.Paused = true }),
+			pods:  []*corev1.Pod{newPodOf("dagit-new-1", ready())},
 			state: "rollout paused", ready: 1,
 		},
 		{
@@ -214,21 +214,21 @@ func TestStatefulSetProgress(t *testing.T) {
 	}{
 		{name: "rolled out", s: sts(upd, upd, nil), pods: []*corev1.Pod{podAt("pg-0", upd, ready())}, done: true, ready: 1},
 		{
-			name: "revision mismatch although every pod is ready",
-			s:    sts(cur, upd, func(s *appsv1.StatefulSet) { s.Status.UpdatedReplicas = 0 }),
-			pods: []*corev1.Pod{podAt("pg-0", cur, ready())},
+			name:  "revision mismatch although every pod is ready",
+			s:     sts(cur, upd, func(s *appsv1.StatefulSet) { s.Status.UpdatedReplicas = 0 }),
+			pods:  []*corev1.Pod{podAt("pg-0", cur, ready())},
 			state: "0 of 1 pods at revision " + upd,
 		},
 		{
-			name: "new revision pod ready, status not caught up",
-			s:    sts(cur, upd, nil),
-			pods: []*corev1.Pod{podAt("pg-0", upd, ready())},
+			name:  "new revision pod ready, status not caught up",
+			s:     sts(cur, upd, nil),
+			pods:  []*corev1.Pod{podAt("pg-0", upd, ready())},
 			state: "1 of 1 pods at revision " + upd, ready: 1,
 		},
 		{
-			name: "old pod left",
-			s:    sts(upd, upd, func(s *appsv1.StatefulSet) { s.Spec.Replicas = ptr(int32(1)) }),
-			pods: []*corev1.Pod{podAt("pg-0", upd, ready()), podAt("pg-1", cur, ready(), deleting())},
+			name:  "old pod left",
+			s:     sts(upd, upd, func(s *appsv1.StatefulSet) { s.Spec.Replicas = ptr(int32(1)) }),
+			pods:  []*corev1.Pod{podAt("pg-0", upd, ready()), podAt("pg-1", cur, ready(), deleting())},
 			state: "1 old pod left", ready: 1,
 		},
 		{
@@ -257,9 +257,9 @@ func TestStatefulSetProgress(t *testing.T) {
 			done: true, ready: 1,
 		},
 		{
-			name: "not observed",
-			s:    sts(upd, upd, func(s *appsv1.StatefulSet) { s.Generation = 3 }),
-			pods: []*corev1.Pod{podAt("pg-0", upd, ready())},
+			name:  "not observed",
+			s:     sts(upd, upd, func(s *appsv1.StatefulSet) { s.Generation = 3 }),
+			pods:  []*corev1.Pod{podAt("pg-0", upd, ready())},
 			state: "generation 3", ready: 1,
 		},
 		{
@@ -269,8 +269,8 @@ func TestStatefulSetProgress(t *testing.T) {
 			fail: KindUnschedulable, waiting: "pod pg-0 Unschedulable",
 		},
 		{
-			name: "no pods yet",
-			s:    sts(upd, upd, func(s *appsv1.StatefulSet) { s.Status.ReadyReplicas, s.Status.AvailableReplicas = 0, 0 }),
+			name:  "no pods yet",
+			s:     sts(upd, upd, func(s *appsv1.StatefulSet) { s.Status.ReadyReplicas, s.Status.AvailableReplicas = 0, 0 }),
 			state: "0 of 1 pods ready",
 		},
 	}
