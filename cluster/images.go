@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,6 +325,13 @@ func (p *Provider) runningNodes(ctx context.Context, dc DockerClient, clusterNam
 	if err != nil {
 		return nil, fmt.Errorf("list nodes of kind cluster %q: %w", clusterName, err)
 	}
+	// kind lists newest first; use the control-plane-first order of
+	// listNodeContainers so results and logs are stable.
+	rank := make(map[string]int, len(containers))
+	for i, c := range containers {
+		rank[c.Name] = i
+	}
+	sort.SliceStable(kn, func(i, j int) bool { return rank[kn[i].String()] < rank[kn[j].String()] })
 	return kn, nil
 }
 
