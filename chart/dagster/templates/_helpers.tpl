@@ -1,0 +1,309 @@
+{{/*
+Names. Every object is named <fullname>-<component>, where fullname is the release name (or
+fullnameOverride), so the release "dagster" gets the seed chart's names (dagster-instance,
+dagster-dagit-env, ...). Names are cut to 63 characters because Services must be DNS labels.
+*/}}
+{{- define "dagster.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "dagster.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* (dict "ctx" $ "suffix" "dagit") -> <fullname>-dagit */}}
+{{- define "dagster.componentName" -}}
+{{- printf "%s-%s" (include "dagster.fullname" .ctx) .suffix | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "dagster.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels of every object. */}}
+{{- define "dagster.labels" -}}
+helm.sh/chart: {{ include "dagster.chart" . }}
+app.kubernetes.io/name: {{ include "dagster.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/*
+Selector labels of one component: (dict "ctx" $ "component" "dagit"). The component label keeps
+the Dagit Service from selecting other pods; Dagster's own job pods carry name/instance "dagster"
+too but the components run_worker/step_worker, so they match no selector here either.
+*/}}
+{{- define "dagster.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "dagster.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "dagster.componentLabels" -}}
+{{ include "dagster.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "dagster.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "dagster.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create=false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Images. (dict "ctx" $ "image" .Values.dagit.image) -> repository:tag. An empty repository or tag
+falls back to .Values.image, and an empty shared tag to the chart's appVersion (the Dagster version).
+*/}}
+{{- define "dagster.image" -}}
+{{- $ctx := .ctx -}}
+{{- $img := .image | default dict -}}
+{{- $repo := toString ($img.repository | default $ctx.Values.image.repository) -}}
+{{- $tag := toString ($img.tag | default $ctx.Values.image.tag | default $ctx.Chart.AppVersion) -}}
+{{- printf "%s:%s" $repo $tag -}}
+{{- end -}}
+
+{{- define "dagster.dagit.image" -}}
+{{- include "dagster.image" (dict "ctx" . "image" .Values.dagit.image) -}}
+{{- end -}}
+
+{{- define "dagster.jobRunner.image" -}}
+{{- include "dagster.image" (dict "ctx" . "image" .Values.job_runner.image) -}}
+{{- end -}}
+
+{{- define "dagster.userCode.image" -}}
+{{- include "dagster.image" (dict "ctx" . "image" .Values.userCode.image) -}}
+{{- end -}}
+
+{{- define "dagster.sharedImage" -}}
+{{- include "dagster.image" (dict "ctx" . "image" dict) -}}
+{{- end -}}
+
+{{- define "dagster.postgresql.image" -}}
+{{- printf "%s:%s" (toString .Values.postgresql.image.repository) (toString .Values.postgresql.image.tag) -}}
+{{- end -}}
+
+{{/* DAGSTER_HOME: the component's own value, else the shared dagster_home. */}}
+{{- define "dagster.dagit.dagsterHome" -}}
+{{- .Values.dagit.dagster_home | default .Values.dagster_home -}}
+{{- end -}}
+
+{{- define "dagster.jobRunner.dagsterHome" -}}
+{{- .Values.job_runner.dagster_home | default .Values.dagster_home -}}
+{{- end -}}
+
+{{/* Object names shared by several templates. */}}
+{{- define "dagster.instance.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "instance") }}{{- end -}}
+{{- define "dagster.dagitEnv.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "dagit-env") }}{{- end -}}
+{{- define "dagster.jobRunnerEnv.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "job-runner-env") }}{{- end -}}
+{{- define "dagster.celery.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "celery") }}{{- end -}}
+{{- define "dagster.workspace.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "workspace") }}{{- end -}}
+{{- define "dagster.dagit.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "dagit") }}{{- end -}}
+{{- define "dagster.daemon.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "daemon") }}{{- end -}}
+{{- define "dagster.workers.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "celery-workers") }}{{- end -}}
+{{- define "dagster.userCode.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "user-code") }}{{- end -}}
+{{- define "dagster.example.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "user-code-example") }}{{- end -}}
+
+{{/*
+PostgreSQL. The subchart names its objects <release>-postgresql (or its fullnameOverride); these
+helpers compute the same names from the parent's view of the subchart values.
+*/}}
+{{- define "dagster.postgresql.fullname" -}}
+{{- default (printf "%s-postgresql" .Release.Name) .Values.postgresql.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "dagster.postgresql.host" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- include "dagster.postgresql.fullname" . -}}
+{{- else -}}
+{{- required "postgresql.postgresqlHost is required when postgresql.enabled=false" .Values.postgresql.postgresqlHost -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding key postgresql-password (Dagster's job pods read exactly that key). */}}
+{{- define "dagster.postgresql.secretName" -}}
+{{- if .Values.postgresql.existingSecret -}}
+{{- .Values.postgresql.existingSecret -}}
+{{- else -}}
+{{- include "dagster.postgresql.fullname" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding key DAGSTER_CELERY_BROKER_URL. */}}
+{{- define "dagster.broker.secretName" -}}
+{{- if .Values.rabbitmq.enabled -}}
+{{- printf "%s-broker" (default (printf "%s-rabbitmq" .Release.Name) .Values.rabbitmq.fullnameOverride | trunc 63 | trimSuffix "-") -}}
+{{- else if .Values.rabbitmq.brokerUrlSecret -}}
+{{- .Values.rabbitmq.brokerUrlSecret -}}
+{{- else if .Values.rabbitmq.brokerUrl -}}
+{{- include "dagster.componentName" (dict "ctx" . "suffix" "celery-broker") -}}
+{{- else -}}
+{{- fail "rabbitmq.brokerUrl or rabbitmq.brokerUrlSecret is required when rabbitmq.enabled=false" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Environment ConfigMap data: DAGSTER_HOME plus every non-empty entry of the env map, as strings.
+(dict "home" <path> "env" <map> "key" "dagit.env")
+*/}}
+{{- define "dagster.envData" -}}
+DAGSTER_HOME: {{ .home | quote }}
+{{- range $name, $value := .env }}
+{{- if eq $name "DAGSTER_HOME" }}
+{{- fail (printf "%s.DAGSTER_HOME: set dagster_home (or the component's dagster_home) instead; dagster.yaml is mounted there" $.key) }}
+{{- end }}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{ $name }}: {{ toString $value | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "dagster.dagitEnv.data" -}}
+{{- include "dagster.envData" (dict "home" (include "dagster.dagit.dagsterHome" .) "env" .Values.dagit.env "key" "dagit.env") -}}
+{{- end -}}
+
+{{- define "dagster.jobRunnerEnv.data" -}}
+{{- include "dagster.envData" (dict "home" (include "dagster.jobRunner.dagsterHome" .) "env" .Values.job_runner.env "key" "job_runner.env") -}}
+{{- end -}}
+
+{{/*
+envFrom, in the seed chart's order: the chart's env ConfigMap, then each ConfigMap, then each Secret.
+Later sources win, so values < ConfigMaps < Secrets. Empty names are skipped.
+(dict "base" <configmap> "configMaps" <list> "secrets" <list>)
+*/}}
+{{- define "dagster.envFrom" -}}
+- configMapRef:
+    name: {{ .base }}
+{{- range .configMaps }}
+{{- if . }}
+- configMapRef:
+    name: {{ . }}
+{{- end }}
+{{- end }}
+{{- range .secrets }}
+{{- if . }}
+- secretRef:
+    name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "dagster.dagit.envFrom" -}}
+{{- include "dagster.envFrom" (dict "base" (include "dagster.dagitEnv.name" .) "configMaps" .Values.dagit.env_config_maps "secrets" .Values.dagit.env_secrets) -}}
+{{- end -}}
+
+{{- define "dagster.jobRunner.envFrom" -}}
+{{- include "dagster.envFrom" (dict "base" (include "dagster.jobRunnerEnv.name" .) "configMaps" .Values.job_runner.env_config_maps "secrets" .Values.job_runner.env_secrets) -}}
+{{- end -}}
+
+{{/*
+The chart's own `env` entries: only secret references, so that nothing a user sets in values,
+ConfigMaps or Secrets is shadowed by `env` (which beats every envFrom source).
+*/}}
+{{- define "dagster.secretEnv" -}}
+- name: DAGSTER_PG_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "dagster.postgresql.secretName" . }}
+      key: postgresql-password
+- name: DAGSTER_CELERY_BROKER_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "dagster.broker.secretName" . }}
+      key: DAGSTER_CELERY_BROKER_URL
+{{- end -}}
+
+{{/* Init container: wait until PostgreSQL accepts connections (pg_isready from the postgres image). */}}
+{{- define "dagster.initWaitForPostgres" -}}
+- name: wait-for-postgresql
+  image: {{ include "dagster.postgresql.image" . | quote }}
+  imagePullPolicy: {{ .Values.imagePullPolicy }}
+  command:
+    - /bin/sh
+    - -c
+    - |
+      until pg_isready -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE"; do
+        echo "waiting for PostgreSQL at $PGHOST:$PGPORT"; sleep 2
+      done
+  env:
+    - name: PGHOST
+      value: {{ include "dagster.postgresql.host" . | quote }}
+    - name: PGPORT
+      value: {{ .Values.postgresql.service.port | toString | quote }}
+    - name: PGUSER
+      value: {{ .Values.postgresql.postgresqlUsername | quote }}
+    - name: PGDATABASE
+      value: {{ .Values.postgresql.postgresqlDatabase | quote }}
+{{- end -}}
+
+{{/*
+Init container: wait until the broker accepts an AMQP login (kombu from the Dagster image), so
+workers do not crash-loop while RabbitMQ boots. It never prints the URL, which holds the password.
+*/}}
+{{- define "dagster.initWaitForBroker" -}}
+- name: wait-for-broker
+  image: {{ include "dagster.jobRunner.image" . | quote }}
+  imagePullPolicy: {{ .Values.imagePullPolicy }}
+  command:
+    - python
+    - -c
+    - |
+      import os, time
+      from kombu import Connection
+      url = os.environ["DAGSTER_CELERY_BROKER_URL"]
+      while True:
+          try:
+              with Connection(url, connect_timeout=5) as conn:
+                  conn.connect()
+              print("broker is ready", flush=True)
+              break
+          except Exception as exc:
+              print("waiting for the broker: %s" % type(exc).__name__, flush=True)
+              time.sleep(2)
+  env:
+    - name: DAGSTER_CELERY_BROKER_URL
+      valueFrom:
+        secretKeyRef:
+          name: {{ include "dagster.broker.secretName" . }}
+          key: DAGSTER_CELERY_BROKER_URL
+{{- end -}}
+
+{{/* Pod scheduling shared by the Dagster pods. */}}
+{{- define "dagster.podScheduling" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Checksums of the chart-rendered ConfigMaps a pod consumes: a `helm upgrade` that changes one of
+them rolls exactly the workloads that read it. Each checksum covers the data only (not labels), so
+a chart version bump alone restarts nothing.
+*/}}
+{{- define "dagster.checksum.instance" -}}{{ include "dagster.instance.data" . | sha256sum }}{{- end -}}
+{{- define "dagster.checksum.dagitEnv" -}}{{ include "dagster.dagitEnv.data" . | sha256sum }}{{- end -}}
+{{- define "dagster.checksum.jobRunnerEnv" -}}{{ include "dagster.jobRunnerEnv.data" . | sha256sum }}{{- end -}}
+{{- define "dagster.checksum.celery" -}}{{ include "dagster.celery.data" . | sha256sum }}{{- end -}}
+{{- define "dagster.checksum.workspace" -}}{{ include "dagster.workspace.data" . | sha256sum }}{{- end -}}
+{{- define "dagster.checksum.example" -}}{{ include "dagster.example.data" . | sha256sum }}{{- end -}}
+
+{{/* Where the example code is mounted, in the code server and in every job pod. */}}
+{{- define "dagster.example.dir" -}}/opt/dagster/dagster-dev-example{{- end -}}
+{{- define "dagster.example.file" -}}dagster_dev_example.py{{- end -}}

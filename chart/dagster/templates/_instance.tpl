@@ -1,0 +1,142 @@
+{{/*
+dagster.yaml. Storage is PostgreSQL; runs go through the CeleryK8sRunLauncher: each run is a
+Kubernetes Job whose executor (celery_k8s_job_executor) queues steps in Celery, and a worker starts
+each step as a Job. The launcher's settings reach the run and the step Jobs alike.
+*/}}
+{{- define "dagster.postgresDb" -}}
+postgres_db:
+  username: {{ .Values.postgresql.postgresqlUsername | quote }}
+  password:
+    env: DAGSTER_PG_PASSWORD
+  hostname: {{ include "dagster.postgresql.host" . | quote }}
+  db_name: {{ .Values.postgresql.postgresqlDatabase | quote }}
+  port: {{ .Values.postgresql.service.port }}
+  {{- with .Values.postgresql.postgresqlParams }}
+  params:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/*
+Job pods get their environment from the launcher: env_config_maps starts with the chart's
+job-runner-env (values) followed by the user's ConfigMaps; env_secrets starts with the chart's broker
+Secret (job pods need DAGSTER_CELERY_BROKER_URL and can only get it through envFrom) followed by
+the user's Secrets, so every user ConfigMap/Secret still wins over the values, as in the seed chart.
+DAGSTER_PG_PASSWORD comes from postgres_password_secret (Dagster adds it as a secretKeyRef).
+*/}}
+{{- define "dagster.launcher.envConfigMaps" -}}
+- {{ include "dagster.jobRunnerEnv.name" . | quote }}
+{{- range .Values.job_runner.env_config_maps }}
+{{- if . }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "dagster.launcher.envSecrets" -}}
+- {{ include "dagster.broker.secretName" . | quote }}
+{{- range .Values.job_runner.env_secrets }}
+{{- if . }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "dagster.instance.data" -}}
+run_storage:
+  module: dagster_postgres.run_storage
+  class: PostgresRunStorage
+  config:
+    {{- include "dagster.postgresDb" . | nindent 4 }}
+event_log_storage:
+  module: dagster_postgres.event_log
+  class: PostgresEventLogStorage
+  config:
+    {{- include "dagster.postgresDb" . | nindent 4 }}
+schedule_storage:
+  module: dagster_postgres.schedule_storage
+  class: PostgresScheduleStorage
+  config:
+    {{- include "dagster.postgresDb" . | nindent 4 }}
+run_coordinator:
+  module: dagster._core.run_coordinator
+{{- if .Values.daemon.enabled }}
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: {{ .Values.runCoordinator.maxConcurrentRuns }}
+{{- else }}
+  class: DefaultRunCoordinator
+{{- end }}
+run_launcher:
+  module: dagster_celery_k8s
+  class: CeleryK8sRunLauncher
+  config:
+    instance_config_map: {{ include "dagster.instance.name" . | quote }}
+    dagster_home: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
+    postgres_password_secret: {{ include "dagster.postgresql.secretName" . | quote }}
+    broker:
+      env: DAGSTER_CELERY_BROKER_URL
+    backend: {{ .Values.celery.backend | quote }}
+    {{- with .Values.celery.configSource }}
+    config_source:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    job_namespace: {{ .Release.Namespace | quote }}
+    service_account_name: {{ include "dagster.serviceAccountName" . | quote }}
+    image_pull_policy: {{ .Values.imagePullPolicy | quote }}
+    {{- with .Values.imagePullSecrets }}
+    image_pull_secrets:
+      {{- range . }}
+      - name: {{ . | quote }}
+      {{- end }}
+    {{- end }}
+    env_config_maps:
+      {{- include "dagster.launcher.envConfigMaps" . | nindent 6 }}
+    env_secrets:
+      {{- include "dagster.launcher.envSecrets" . | nindent 6 }}
+    {{- if .Values.userCode.example.enabled }}
+    volumes:
+      - name: dagster-dev-example
+        configMap:
+          name: {{ include "dagster.example.name" . | quote }}
+    volume_mounts:
+      - name: dagster-dev-example
+        mountPath: {{ include "dagster.example.dir" . | quote }}
+        readOnly: true
+    {{- end }}
+    {{- with .Values.job_runner.resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+compute_logs:
+  module: dagster._core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
+telemetry:
+  enabled: {{ .Values.telemetry.enabled }}
+{{- end -}}
+
+{{/* celery.yaml, read by `dagster-celery worker start -y`: the same block as the executor's config. */}}
+{{- define "dagster.celery.data" -}}
+execution:
+  config:
+    broker:
+      env: DAGSTER_CELERY_BROKER_URL
+    backend: {{ .Values.celery.backend | quote }}
+    {{- with .Values.celery.configSource }}
+    config_source:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+{{- end -}}
+
+{{- define "dagster.workspace.data" -}}
+load_from:
+  - grpc_server:
+      host: {{ include "dagster.userCode.name" . | quote }}
+      port: {{ .Values.userCode.port }}
+      location_name: {{ .Values.userCode.locationName | quote }}
+{{- end -}}
+
+{{- define "dagster.example.data" -}}
+{{ include "dagster.example.file" . }}: |
+{{ .Files.Get "files/dagster_dev_example.py" | indent 2 }}
+{{- end -}}
