@@ -78,6 +78,9 @@ func (p *Provider) Ensure(ctx context.Context, spec Spec, kubeconfigPath string)
 }
 
 func (p *Provider) create(ctx context.Context, dc DockerClient, want Spec, kubeconfigPath string, res *EnsureResult) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	p.logger.Infof("creating kind cluster %q: %d node(s), image %s, %s", want.Name, want.Nodes, want.NodeImage, describePorts(wantPorts(want)))
 	// kind's Create takes no context: it runs to completion (or cleans up
 	// after itself on failure) even if ctx is cancelled meanwhile. Running it
