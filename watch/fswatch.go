@@ -1,0 +1,132 @@
+package watch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// fileWatch turns fsnotify events into the watched paths they concern.
+//
+// It watches parent directories, never the files: editors save by writing
+// a temp file and renaming it over the original, and a watch on the file
+// itself is gone after the first such save (fsnotify#134, #255). Directory
+// sources are also watched themselves, for their files. A directory that
+// does not exist yet is covered by its nearest existing ancestor until it
+// appears.
+type fileWatch struct {
+	w *fsnotify.Watcher
+	// targets are the watched files and source directories.
+	targets map[string]bool
+	// dirTargets are targets whose direct children count (directory
+	// sources, or auto sources that may be directories).
+	dirTargets map[string]bool
+}
+
+func newFileWatch(files, dirs []string) (*fileWatch, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, inotifyHint(err)
+	}
+	f := &fileWatch{w: w, targets: map[string]bool{}, dirTargets: map[string]bool{}}
+	for _, p := range files {
+		f.targets[filepath.Clean(p)] = true
+	}
+	for _, p := range dirs {
+		f.targets[filepath.Clean(p)] = true
+		f.dirTargets[filepath.Clean(p)] = true
+	}
+	if err := f.ensure(); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *fileWatch) Close() error { return f.w.Close() }
+
+// ensure (re)adds the directory watches. It is called at start and after
+// any event that may have created or replaced a directory; adding a watch
+// that exists is a no-op for the kernel.
+func (f *fileWatch) ensure() error {
+	want := map[string]bool{}
+	for t := range f.targets {
+		want[existingAncestor(filepath.Dir(t))] = true
+		if f.dirTargets[t] {
+			if st, err := os.Stat(t); err == nil && st.IsDir() {
+				want[t] = true
+			}
+		}
+	}
+	for d := range want {
+		if err := f.w.Add(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("watching %s: %w", d, inotifyHint(err))
+		}
+	}
+	return nil
+}
+
+func existingAncestor(dir string) string {
+	for {
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return dir
+		}
+		dir = parent
+	}
+}
+
+// match returns the targets an event concerns (none for noise) and whether
+// the watches need refreshing because a directory may have come or gone.
+func (f *fileWatch) match(ev fsnotify.Event) (hits []string, rewatch bool) {
+	// Chmod alone is noise (Spotlight, antivirus, backup tools touch
+	// attributes); content changes come with Write/Create/Rename/Remove.
+	if ev.Op == fsnotify.Chmod {
+		return nil, false
+	}
+	name := filepath.Clean(ev.Name)
+	structural := ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)
+	if f.targets[name] {
+		return []string{name}, structural && f.dirTargets[name]
+	}
+	parent := filepath.Dir(name)
+	if f.dirTargets[parent] {
+		base := filepath.Base(name)
+		if strings.HasPrefix(base, ".") || IsEditorTemp(base) {
+			return nil, false
+		}
+		return []string{parent}, false
+	}
+	if !structural {
+		return nil, false
+	}
+	// A directory on the way to a target appeared or went away.
+	prefix := name + string(filepath.Separator)
+	for t := range f.targets {
+		if strings.HasPrefix(t, prefix) {
+			hits = append(hits, t)
+		}
+	}
+	return hits, len(hits) > 0
+}
+
+// inotifyHint explains the Linux limits behind "too many open files" and
+// "no space left on device", which kind clusters make common (kind's
+// known-issues page).
+func inotifyHint(err error) error {
+	switch {
+	case errors.Is(err, syscall.EMFILE):
+		return fmt.Errorf("%w (raise the inotify instance limit: sudo sysctl fs.inotify.max_user_instances=512)", err)
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%w (raise the inotify watch limit: sudo sysctl fs.inotify.max_user_watches=524288)", err)
+	}
+	return err
+}
