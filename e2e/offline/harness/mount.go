@@ -1,0 +1,5 @@
+package harness
+
+import "syscall"
+
+func unmount(path string) error { return syscall.Unmount(path, syscall.MNT_DETACH) }
