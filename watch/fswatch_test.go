@@ -1,0 +1,299 @@
+package watch
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dagster-dev/dagster-dev/config"
+)
+
+// fsHarness runs the real fsnotify watch and debouncer on a temp dir and
+// records the batches they deliver.
+type fsHarness struct {
+	t       *testing.T
+	dir     string
+	batches chan batch
+	fw      *fileWatch
+}
+
+const testQuiet = 60 * time.Millisecond
+
+func newFSHarness(t *testing.T, files, dirs []string) *fsHarness {
+	t.Helper()
+	dir := t.TempDir()
+	abs := func(ps []string) []string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = filepath.Join(dir, p)
+		}
+		return out
+	}
+	fw, err := newFileWatch(abs(files), abs(dirs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &engine{cfg: &config.Config{Watch: config.Watch{Debounce: config.Duration{Duration: testQuiet}}}, rep: &lockedReporter{r: discard{}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &fsHarness{t: t, dir: dir, batches: make(chan batch, 100), fw: fw}
+	fsErr := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.collect(ctx, fw, func(b batch) { h.batches <- b }, fsErr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		fw.Close()
+		select {
+		case err := <-fsErr:
+			t.Errorf("file watch error: %v", err)
+		default:
+		}
+	})
+	return h
+}
+
+func (h *fsHarness) path(name string) string { return filepath.Join(h.dir, name) }
+
+func (h *fsHarness) write(name, content string) {
+	h.t.Helper()
+	if err := os.WriteFile(h.path(name), []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *fsHarness) rename(from, to string) {
+	h.t.Helper()
+	if err := os.Rename(h.path(from), h.path(to)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *fsHarness) remove(name string) {
+	h.t.Helper()
+	if err := os.RemoveAll(h.path(name)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *fsHarness) mkdir(name string) {
+	h.t.Helper()
+	if err := os.MkdirAll(h.path(name), 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// expect waits for exactly one batch naming exactly the given targets, and
+// then for silence: an editor's save must be one sync, not several.
+func (h *fsHarness) expect(targets ...string) {
+	h.t.Helper()
+	var want []string
+	for _, t := range targets {
+		want = append(want, h.path(t))
+	}
+	sort.Strings(want)
+	select {
+	case b := <-h.batches:
+		var got []string
+		for p := range b.paths {
+			got = append(got, p)
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			h.t.Fatalf("batch %v, want %v", got, want)
+		}
+		if b.first.IsZero() || time.Since(b.first) > 5*time.Second {
+			h.t.Errorf("batch save time %v", b.first)
+		}
+	case <-time.After(5 * time.Second):
+		h.t.Fatalf("no batch for %v", want)
+	}
+	h.expectNothing()
+}
+
+func (h *fsHarness) expectNothing() {
+	h.t.Helper()
+	select {
+	case b := <-h.batches:
+		h.t.Fatalf("unexpected batch %v", b.paths)
+	case <-time.After(4 * testQuiet):
+	}
+}
+
+func (h *fsHarness) content(name string) string {
+	h.t.Helper()
+	b, err := os.ReadFile(h.path(name))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestEditorSaveVim(t *testing.T) {
+	t.Parallel()
+	h := newFSHarness(t, []string{".env.dagit"}, nil)
+	h.write(".env.dagit", "A=1\n")
+	h.expect(".env.dagit")
+	// Vim with the default writebackup on Linux: swap file, the 4913 probe,
+	// rename the original to a backup, write a new file, drop the backup.
+	h.write(".env.dagit.swp", "swap")
+	h.write("4913", "")
+	h.remove("4913")
+	h.rename(".env.dagit", ".env.dagit~")
+	h.write(".env.dagit", "A=2\n")
+	if err := os.Chmod(h.path(".env.dagit"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.remove(".env.dagit~")
+	h.remove(".env.dagit.swp")
+	h.expect(".env.dagit")
+	if h.content(".env.dagit") != "A=2\n" {
+		t.Fatal("content")
+	}
+	// The watch survives the rename: a second save is seen too.
+	h.rename(".env.dagit", ".env.dagit~")
+	h.write(".env.dagit", "A=3\n")
+	h.remove(".env.dagit~")
+	h.expect(".env.dagit")
+}
+
+func TestEditorSaveJetBrains(t *testing.T) {
+	t.Parallel()
+	h := newFSHarness(t, []string{"values.yaml"}, nil)
+	h.write("values.yaml", "a: 1\n")
+	h.expect("values.yaml")
+	// Safe write: write a temp file, move the original aside, move the
+	// temp file in, delete the original.
+	h.write("values.yaml___jb_tmp___", "a: 2\n")
+	h.rename("values.yaml", "values.yaml___jb_old___")
+	h.rename("values.yaml___jb_tmp___", "values.yaml")
+	h.remove("values.yaml___jb_old___")
+	h.expect("values.yaml")
+	// Its temp files alone are noise.
+	h.write("values.yaml___jb_tmp___", "x")
+	h.remove("values.yaml___jb_tmp___")
+	h.expectNothing()
+}
+
+func TestEditorSaveVSCode(t *testing.T) {
+	t.Parallel()
+	h := newFSHarness(t, []string{"team.env"}, nil)
+	h.write("team.env", "A=1\n")
+	h.expect("team.env")
+	// VS Code's default: truncate and write in place, often in two writes.
+	f, err := os.OpenFile(h.path("team.env"), os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("A=")
+	f.Sync()
+	f.WriteString("2\n")
+	f.Close()
+	h.expect("team.env")
+	// Atomic writers (VS Code with files.saveAtomically, write-file-atomic):
+	// a temp file renamed over the original.
+	h.write(".team.env.tmp.12345", "A=3\n")
+	h.rename(".team.env.tmp.12345", "team.env")
+	h.expect("team.env")
+	h.write("team.env.tmp", "A=4\n")
+	h.rename("team.env.tmp", "team.env")
+	h.expect("team.env")
+	if h.content("team.env") != "A=4\n" {
+		t.Fatal("content")
+	}
+}
+
+func TestEditorSaveEmacs(t *testing.T) {
+	t.Parallel()
+	h := newFSHarness(t, []string{"conf"}, []string{"conf"})
+	h.mkdir("conf")
+	h.expect("conf")
+	h.write("conf/LOG_LEVEL", "info")
+	h.expect("conf")
+	// Lock link, autosave, backup rename, new file, unlock.
+	if err := os.Symlink("user@host.1234", h.path("conf/.#LOG_LEVEL")); err != nil {
+		t.Fatal(err)
+	}
+	h.write("conf/#LOG_LEVEL#", "debug")
+	h.rename("conf/LOG_LEVEL", "conf/LOG_LEVEL~")
+	h.write("conf/LOG_LEVEL", "debug")
+	h.remove("conf/#LOG_LEVEL#")
+	h.remove("conf/.#LOG_LEVEL")
+	h.expect("conf")
+	// Only temp and backup files: nothing to do.
+	h.write("conf/#LOG_LEVEL#", "x")
+	h.write("conf/.LOG_LEVEL.swp", "x")
+	h.remove("conf/LOG_LEVEL~")
+	h.expectNothing()
+}
+
+func TestBurstIsOneBatch(t *testing.T) {
+	t.Parallel()
+	h := newFSHarness(t, []string{"burst.env"}, nil)
+	for i := 0; i < 200; i++ {
+		h.write("burst.env", "N="+strings.Repeat("x", i)+"\n")
+	}
+	h.expect("burst.env")
+}
+
+func TestUnrelatedFilesAreIgnored(t *testing.T) {
+	t.Parallel()
+	h := newFSHarness(t, []string{"values.yaml"}, nil)
+	h.write("README.md", "x")
+	h.write("other.yaml", "x")
+	h.mkdir("subdir")
+	h.write("subdir/x", "x")
+	h.expectNothing()
+}
+
+func TestDirectorySourceDeletedAndRecreated(t *testing.T) {
+	t.Parallel()
+	h := newFSHarness(t, nil, []string{"conf"})
+	h.mkdir("conf")
+	h.write("conf/A", "1")
+	h.expect("conf")
+	h.remove("conf")
+	h.expect("conf")
+	h.mkdir("conf")
+	h.expect("conf")
+	// The new directory is watched: a file written into it is seen.
+	h.write("conf/B", "2")
+	h.expect("conf")
+	// Replaced by rename (some tools swap whole directories).
+	h.mkdir("conf.new")
+	h.write("conf.new/C", "3")
+	h.expectNothing()
+	h.remove("conf")
+	h.rename("conf.new", "conf")
+	h.expect("conf")
+	h.write("conf/D", "4")
+	h.expect("conf")
+}
+
+func TestMissingParentIsWatchedWhenCreated(t *testing.T) {
+	t.Parallel()
+	h := newFSHarness(t, []string{"deep/config/team.env"}, nil)
+	h.mkdir("deep/config")
+	h.expect("deep/config/team.env")
+	h.write("deep/config/team.env", "A=1\n")
+	h.expect("deep/config/team.env")
+	h.write("deep/config/team.env", "A=2\n")
+	h.expect("deep/config/team.env")
+}
+
+func TestSourceFileDeletedAndRecreated(t *testing.T) {
+	t.Parallel()
+	h := newFSHarness(t, []string{"s.env"}, []string{"s.env"})
+	h.write("s.env", "A=1\n")
+	h.expect("s.env")
+	h.remove("s.env")
+	h.expect("s.env")
+	h.write("s.env", "A=2\n")
+	h.expect("s.env")
+}
