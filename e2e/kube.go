@@ -1,0 +1,357 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
+
+	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/watch"
+)
+
+// Labels the chart puts on every Dagster pod. The component values are the
+// chart's (chart/dagster/templates/_helpers.tpl).
+const (
+	labelInstance  = "app.kubernetes.io/instance"
+	labelComponent = "app.kubernetes.io/component"
+
+	componentDagit    = "dagit"
+	componentDaemon   = "daemon"
+	componentWorker   = "celery-worker"
+	componentCode     = "user-code"
+	componentDatabase = "database" // the postgresql subchart
+	componentBroker   = "broker"   // the rabbitmq subchart
+
+	// helmReleaseAnnotation is set by Helm (3.2+) on every object it
+	// creates, subcharts included; it finds the release's workloads without
+	// relying on how each template labels them.
+	helmReleaseAnnotation = "meta.helm.sh/release-name"
+
+	// Labels Dagster puts on the run and step Jobs it creates.
+	labelRunID = "dagster/run-id"
+)
+
+// kubeClient bundles what the suite needs to talk to the cluster.
+type kubeClient struct {
+	rest      *rest.Config
+	client    kubernetes.Interface
+	namespace string
+	release   string
+}
+
+// workload is one Deployment/StatefulSet/DaemonSet of the release.
+type workload struct {
+	Kind      string
+	Name      string
+	Component string
+	selector  labels.Selector
+	status    readiness.WorkloadStatus
+	// refs are the ConfigMaps and Secrets its pod template reads
+	// ("ConfigMap/name"), as watch computes them.
+	refs map[string]bool
+}
+
+func (w workload) ID() string { return w.Kind + "/" + w.Name }
+
+// releaseWorkloads lists the release's workloads with their rollout state.
+func (k *kubeClient) releaseWorkloads(ctx context.Context) ([]workload, error) {
+	apps := k.client.AppsV1()
+	ns := k.namespace
+	deps, err := apps.Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing Deployments in %s: %w", ns, err)
+	}
+	stss, err := apps.StatefulSets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing StatefulSets in %s: %w", ns, err)
+	}
+	dss, err := apps.DaemonSets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing DaemonSets in %s: %w", ns, err)
+	}
+	rss, err := apps.ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing ReplicaSets in %s: %w", ns, err)
+	}
+	pods, err := k.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing pods in %s: %w", ns, err)
+	}
+	now := time.Now()
+	var out []workload
+	add := func(kind string, meta metav1.ObjectMeta, tmpl *corev1.PodTemplateSpec, sel *metav1.LabelSelector, st readiness.WorkloadStatus) {
+		if meta.Annotations[helmReleaseAnnotation] != k.release {
+			return
+		}
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			s = labels.Nothing()
+		}
+		comp := tmpl.Labels[labelComponent]
+		if comp == "" {
+			comp = meta.Labels[labelComponent]
+		}
+		out = append(out, workload{Kind: kind, Name: meta.Name, Component: comp, selector: s, status: st, refs: watch.TemplateRefs(&tmpl.Spec)})
+	}
+	for i := range deps.Items {
+		d := &deps.Items[i]
+		add("Deployment", d.ObjectMeta, &d.Spec.Template, d.Spec.Selector, readiness.WorkloadProgress(d, rss.Items, pods.Items, now))
+	}
+	for i := range stss.Items {
+		s := &stss.Items[i]
+		add("StatefulSet", s.ObjectMeta, &s.Spec.Template, s.Spec.Selector, readiness.WorkloadProgress(s, rss.Items, pods.Items, now))
+	}
+	for i := range dss.Items {
+		d := &dss.Items[i]
+		add("DaemonSet", d.ObjectMeta, &d.Spec.Template, d.Spec.Selector, readiness.WorkloadProgress(d, rss.Items, pods.Items, now))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
+	return out, nil
+}
+
+// findWorkload returns the release workload with the component label, or
+// else the first one whose name contains nameHint (a subchart whose labels
+// were changed).
+func findWorkload(ws []workload, component, nameHint string) (workload, bool) {
+	for _, w := range ws {
+		if component != "" && w.Component == component {
+			return w, true
+		}
+	}
+	if nameHint != "" {
+		for _, w := range ws {
+			if strings.Contains(w.Name, nameHint) {
+				return w, true
+			}
+		}
+	}
+	return workload{}, false
+}
+
+// readyPods returns the workload's Running, Ready pods that are not being
+// deleted, oldest first.
+func (k *kubeClient) readyPods(ctx context.Context, sel labels.Selector) ([]corev1.Pod, error) {
+	list, err := k.client.CoreV1().Pods(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, fmt.Errorf("listing pods %s: %w", sel, err)
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if podReady(&p) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreationTimestamp.Before(&out[j].CreationTimestamp) })
+	return out, nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// componentPods returns the Ready pods of a chart component.
+func (k *kubeClient) componentPods(ctx context.Context, component string) ([]corev1.Pod, error) {
+	sel := labels.SelectorFromSet(labels.Set{labelInstance: k.release, labelComponent: component})
+	return k.readyPods(ctx, sel)
+}
+
+// execError is a command that ran in a container and exited non-zero, or
+// could not be started there.
+type execError struct {
+	Pod, Container string
+	Command        []string
+	Stderr         string
+	Err            error
+}
+
+func (e *execError) Error() string {
+	msg := fmt.Sprintf("exec %q in pod %s (container %s): %v", strings.Join(e.Command, " "), e.Pod, e.Container, e.Err)
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+func (e *execError) Unwrap() error { return e.Err }
+
+// exec runs cmd in a container (the pod's first when container is empty)
+// over the pods/exec subresource with SPDY, like `kubectl exec`, and
+// returns its stdout.
+func (k *kubeClient) exec(ctx context.Context, pod *corev1.Pod, container string, cmd ...string) (string, error) {
+	if container == "" {
+		container = pod.Spec.Containers[0].Name
+	}
+	req := k.client.CoreV1().RESTClient().Post().
+		Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{
+			Container: container,
+			Command:   cmd,
+			Stdout:    true,
+			Stderr:    true,
+		}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewSPDYExecutor(k.rest, http.MethodPost, req.URL())
+	if err != nil {
+		return "", &execError{Pod: pod.Name, Container: container, Command: cmd, Err: err}
+	}
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		return stdout.String(), &execError{Pod: pod.Name, Container: container, Command: cmd, Stderr: stderr.String(), Err: err}
+	}
+	return stdout.String(), nil
+}
+
+// podEnv reads a container's environment with `printenv` run inside it:
+// what the process sees, after Kubernetes resolved env and envFrom, which a
+// look at the pod spec cannot show.
+func (k *kubeClient) podEnv(ctx context.Context, pod *corev1.Pod, container string) (map[string]string, error) {
+	out, err := k.exec(ctx, pod, container, "printenv")
+	if err != nil {
+		return nil, err
+	}
+	return parsePrintenv(out), nil
+}
+
+// parsePrintenv parses `printenv` output. A line without "=" continues the
+// previous value (a multi-line variable).
+func parsePrintenv(out string) map[string]string {
+	env := map[string]string{}
+	last := ""
+	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && k != "" && !strings.ContainsAny(k, " \t") {
+			env[k] = v
+			last = k
+			continue
+		}
+		if last != "" {
+			env[last] += "\n" + line
+		}
+	}
+	return env
+}
+
+// podLogs returns the last lines of a container's log ("" if unavailable).
+func (k *kubeClient) podLogs(ctx context.Context, pod, container string, tail int64, previous bool) (string, error) {
+	opts := &corev1.PodLogOptions{Container: container, Previous: previous}
+	if tail > 0 {
+		opts.TailLines = &tail
+	}
+	rc, err := k.client.CoreV1().Pods(k.namespace).GetLogs(pod, opts).Stream(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	return string(b), err
+}
+
+// portForward forwards a random 127.0.0.1 port to port on the pod until ctx
+// ends. It returns the local port and a channel closed when the forward
+// stops (the pod went away, the connection broke).
+func (k *kubeClient) portForward(ctx context.Context, pod string, port int) (int, <-chan struct{}, error) {
+	rt, upgrader, err := spdy.RoundTripperFor(k.rest)
+	if err != nil {
+		return 0, nil, err
+	}
+	url := k.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(k.namespace).Name(pod).SubResource("portforward").URL()
+	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, url)
+	ready := make(chan struct{})
+	var errOut bytes.Buffer
+	fw, err := portforward.NewOnAddressesWithContext(ctx, dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)}, ready, io.Discard, &errOut)
+	if err != nil {
+		return 0, nil, err
+	}
+	done := make(chan struct{})
+	failed := make(chan error, 1)
+	go func() {
+		defer close(done)
+		if err := fw.ForwardPorts(); err != nil {
+			failed <- err
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-failed:
+		return 0, nil, fmt.Errorf("port-forward to pod %s port %d: %w", pod, port, err)
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	case <-time.After(30 * time.Second):
+		fw.Close()
+		return 0, nil, fmt.Errorf("port-forward to pod %s port %d: not ready after 30s", pod, port)
+	}
+	ports, err := fw.GetPorts()
+	if err != nil || len(ports) == 0 {
+		fw.Close()
+		return 0, nil, fmt.Errorf("port-forward to pod %s: no local port: %v", pod, err)
+	}
+	return int(ports[0].Local), done, nil
+}
+
+// jobsOfRun lists the Kubernetes Jobs Dagster created for a run: the run
+// Job dagster-run-<id> and the step Jobs dagster-step-*, all labelled with
+// the run ID.
+func (k *kubeClient) jobsOfRun(ctx context.Context, runID string) ([]string, error) {
+	list, err := k.client.BatchV1().Jobs(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: labelRunID + "=" + runID})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(list.Items))
+	for _, j := range list.Items {
+		names = append(names, j.Name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// podsOfRun lists the pods of a run's Jobs (run worker and step workers).
+func (k *kubeClient) podsOfRun(ctx context.Context, runID string) ([]corev1.Pod, error) {
+	list, err := k.client.CoreV1().Pods(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: labelRunID + "=" + runID})
+	if err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// podUIDs maps pod name to UID for the Ready pods of each workload, to tell
+// later whether a workload was restarted.
+func (k *kubeClient) podUIDs(ctx context.Context, ws []workload) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, w := range ws {
+		pods, err := k.readyPods(ctx, w.selector)
+		if err != nil {
+			return nil, err
+		}
+		var uids []string
+		for _, p := range pods {
+			uids = append(uids, string(p.UID))
+		}
+		sort.Strings(uids)
+		out[w.ID()] = uids
+	}
+	return out, nil
+}

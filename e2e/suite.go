@@ -1,0 +1,223 @@
+// Package e2e is the end-to-end suite behind `dagster-dev test`: it proves,
+// against the running environment, that Dagster on Kubernetes works the way
+// a team depends on — workloads healthy, Dagit reachable, the code location
+// loaded, a Celery-K8s run succeeding and landing in PostgreSQL, the env
+// precedence contract, hot reload, persistence across a database restart,
+// and Celery workers consuming from RabbitMQ.
+//
+// Usage (cmd/dagster-dev):
+//
+//	rep, err := e2e.Suite{Config: cfg, Out: os.Stdout, Pattern: run, JUnitPath: junit}.Run(ctx)
+//	switch {
+//	case err != nil:      // could not run, or could not write the JUnit file (see PatternError)
+//	case rep.Failed():    // exit 3
+//	}
+//
+// The suite only changes what it created: fixture ConfigMaps/Secrets named
+// FixturePrefix*, and the release's values, which it restores to exactly
+// values.For(cfg) when a case that changed them ends, also on failure or
+// Ctrl-C.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/stack"
+)
+
+// Case names, as matched by Suite.Pattern (--run).
+const (
+	CaseHealth        = "health"
+	CaseDagit         = "dagit"
+	CaseCodeLocation  = "code-location"
+	CaseRun           = "run"
+	CaseEnvPrecedence = "env-precedence"
+	CaseHotReload     = "hot-reload"
+	CasePersistence   = "persistence"
+	CaseBroker        = "broker"
+)
+
+// CaseInfo describes one case, for `dagster-dev test --help` or a listing.
+type CaseInfo struct {
+	Name string
+	Doc  string
+}
+
+// Cases lists the suite's cases in the order they run.
+func Cases() []CaseInfo {
+	var s suite
+	cs := s.cases()
+	out := make([]CaseInfo, len(cs))
+	for i, c := range cs {
+		out[i] = CaseInfo{Name: c.name, Doc: c.doc}
+	}
+	return out
+}
+
+// Suite configures one run of the end-to-end suite.
+type Suite struct {
+	// Config is the environment under test (required).
+	Config *config.Config
+	// Out receives one line per case, failure details and the summary
+	// line; nil discards.
+	Out io.Writer
+	// Pattern selects cases by name (a Go regexp, unanchored, like
+	// `go test -run`); empty runs all.
+	Pattern string
+	// JUnitPath, when set, is where the JUnit XML report is written.
+	JUnitPath string
+	// Verbose prints each case's progress steps as they happen.
+	Verbose bool
+}
+
+// Run executes the selected cases in order and returns their report.
+//
+// err is non-nil when the suite could not run at all (an invalid or
+// non-matching Pattern: *PatternError, a usage error; no cluster
+// connection), when it was interrupted (wraps context.Canceled; the report
+// then holds the cases that finished), or when the JUnit file could not be
+// written (the report is complete). Test failures are not errors: check
+// Report.Failed.
+func (s Suite) Run(ctx context.Context) (*Report, error) {
+	if s.Config == nil {
+		return nil, errors.New("e2e: Suite.Config is required")
+	}
+	out := s.Out
+	if out == nil {
+		out = io.Discard
+	}
+	st := &suite{cfg: s.Config}
+	cases, err := selectCases(st.cases(), s.Pattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.connect(ctx); err != nil {
+		return nil, err
+	}
+	defer st.close()
+
+	fmt.Fprintf(out, "dagster-dev test: %d %s against release %s in namespace %s (context %s), Dagit at %s\n",
+		len(cases), pluralize(len(cases), "case", "cases"), s.Config.Release, s.Config.Namespace, s.Config.KubeContext(), st.dagit.Describe())
+	r := &runner{out: out, verbose: s.Verbose, diagnose: st.diagnose}
+	rep := r.run(ctx, cases)
+	rep.Context, rep.Namespace = s.Config.KubeContext(), s.Config.Namespace
+
+	var errs []error
+	if ctx.Err() != nil {
+		errs = append(errs, fmt.Errorf("test interrupted: %w", ctx.Err()))
+	}
+	if s.JUnitPath != "" {
+		if err := rep.WriteJUnitFile(s.JUnitPath); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+// suite is the state shared by the cases of one run.
+type suite struct {
+	cfg     *config.Config
+	kube    *kubeClient
+	dagit   dagitAccess
+	gql     *GraphQL
+	http    *http.Client
+	release releaseOps
+	// token makes this run's fixture values unique.
+	token string
+	// runID is the run case's run, which persistence looks for again.
+	runID string
+	// poll is the GraphQL polling interval.
+	poll time.Duration
+}
+
+// releaseOps changes the release's values and waits for the result.
+type releaseOps interface {
+	// Apply upgrades the release to vals (the complete user values) and
+	// waits until every workload of the release has rolled out.
+	Apply(ctx context.Context, vals map[string]any) error
+}
+
+func (s *suite) connect(ctx context.Context) error {
+	k, err := stack.Connect(s.cfg)
+	if err != nil {
+		return err
+	}
+	s.kube = &kubeClient{rest: k.REST, client: k.Client, namespace: s.cfg.Namespace, release: s.cfg.Release}
+	// Every request has its own bound: a Dagit that accepts the connection
+	// and never answers must fail the case, not hang the suite.
+	s.http = &http.Client{Timeout: 30 * time.Second}
+	if s.cfg.ExistingCluster() {
+		// No kind port mapping exists for an existing cluster.
+		s.dagit = newForwardedDagit(context.WithoutCancel(ctx), s.kube)
+	} else {
+		s.dagit = directDagit{url: s.cfg.DagitURL()}
+	}
+	s.gql = &GraphQL{Base: s.dagit.BaseURL, HTTP: s.http}
+	s.release = &chartRelease{cfg: s.cfg, kube: s.kube}
+	s.token = randomToken()
+	s.poll = 2 * time.Second
+	return nil
+}
+
+func (s *suite) close() {
+	if s.dagit != nil {
+		s.dagit.Close()
+	}
+}
+
+// timeout is the budget of one wait (a rollout, a run, a location load):
+// the config's timeout, the same one `up` waits with.
+func (s *suite) timeout() time.Duration { return s.cfg.Timeout.Duration }
+
+// baseValues are the values the release must have outside a case that
+// changes them: exactly what `up` and `watch` install.
+func (s *suite) baseValues() (map[string]any, error) {
+	v, err := values.For(s.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("computing the release values: %w", err)
+	}
+	return v, nil
+}
+
+// restore puts the release back to baseValues and waits for it. It runs on
+// a context detached from ctx's cancellation, so an interrupted or failed
+// case still leaves the release as `up` made it.
+func (s *suite) restore(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout()+time.Minute)
+	defer cancel()
+	base, err := s.baseValues()
+	if err != nil {
+		return err
+	}
+	if err := s.release.Apply(rctx, base); err != nil {
+		return fmt.Errorf("restoring release %s to its values: %w", s.cfg.Release, err)
+	}
+	return nil
+}
+
+func (s *suite) cases() []testCase {
+	return []testCase{
+		{name: CaseHealth, doc: "the cluster's nodes and every workload of the release are healthy", run: s.caseHealth},
+		{name: CaseDagit, doc: "Dagit answers /server_info on 127.0.0.1", run: s.caseDagit},
+		{name: CaseCodeLocation, doc: "the code location is loaded (LOADED and a RepositoryLocation)", needs: []string{CaseDagit}, run: s.caseCodeLocation},
+		{name: CaseRun, doc: "a celery-k8s run launched through GraphQL succeeds, with its run and step Jobs, and stays in the run history", needs: []string{CaseCodeLocation}, run: s.caseRun},
+		{name: CaseEnvPrecedence, doc: "values < ConfigMaps < Secrets in Dagit, the daemon, Celery workers, user code and job pods; DAGSTER_HOME everywhere", needs: []string{CaseCodeLocation}, run: s.caseEnvPrecedence},
+		{name: CaseHotReload, doc: "editing a watched source rolls exactly the workloads that read it, and a new run sees the new value", needs: []string{CaseCodeLocation}, run: s.caseHotReload},
+		{name: CasePersistence, doc: "runs survive a restart of the PostgreSQL pod", needs: []string{CaseCodeLocation, CaseRun}, run: s.casePersistence},
+		{name: CaseBroker, doc: "every Celery worker is connected to RabbitMQ and consuming its queues", run: s.caseBroker},
+	}
+}
+
+func pluralize(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
