@@ -184,9 +184,11 @@ func (w *waiter) run(ctx context.Context, timeout time.Duration) error {
 				w.progress(Snapshot{Workloads: statuses, Elapsed: time.Since(start)})
 			}
 			for i := range statuses {
-				if f := statuses[i].Failure; f != nil {
-					w.explain(ctx, f, []WorkloadStatus{statuses[i]})
-					return f
+				if statuses[i].Failure != nil {
+					// A copy: the progress callback may still hold the snapshot.
+					f := *statuses[i].Failure
+					w.explain(ctx, &f, []WorkloadStatus{statuses[i]})
+					return &f
 				}
 			}
 			if allDone(statuses) {

@@ -180,9 +180,10 @@ func deploymentProgress(d *appsv1.Deployment, rss []appsv1.ReplicaSet, pods []co
 
 func statefulSetProgress(s *appsv1.StatefulSet, pods []corev1.Pod, now time.Time) WorkloadStatus {
 	p := newProgress("StatefulSet", &s.ObjectMeta, replicas(s.Spec.Replicas))
-	// A StatefulSet replaces pods one at a time and stops at a pod that is not
-	// Running and Ready, whatever its revision, so any failed pod blocks it.
-	p.failOnOld = true
+	// With the default OrderedReady policy a StatefulSet stops at a pod that
+	// is not Running and Ready, whatever its revision, so a broken old pod
+	// blocks the rollout for good. With Parallel it replaces it by itself.
+	p.failOnOld = s.Spec.PodManagementPolicy != appsv1.ParallelPodManagement
 
 	st := s.Status
 	rolling := s.Spec.UpdateStrategy.Type == "" || s.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType
@@ -282,8 +283,12 @@ func (p *progress) finish() WorkloadStatus {
 		}
 	}
 
+	// Until the controller has seen the latest spec, the pods and conditions
+	// describe the previous one: right after a patch that fixes a crash loop
+	// the crashing pods are still there and must not fail the new rollout.
+	observed := p.generation == ""
 	switch {
-	case failed != nil:
+	case observed && failed != nil:
 		st := failed.State
 		s.Failure = &FailureError{
 			Kind: st.Kind, WorkloadKind: s.Kind, Namespace: s.Namespace, Name: s.Name,
@@ -291,8 +296,11 @@ func (p *progress) finish() WorkloadStatus {
 			Reason: st.Reason, Message: st.Message, Hint: st.Hint,
 			logSource: st.Logs,
 		}
+		if !failed.Current {
+			s.Failure.Hint += fmt.Sprintf("; a %s does not replace a pod that is not Ready during a rollout, so delete pod %s once the cause is fixed", s.Kind, failed.Name)
+		}
 		s.State, s.Waiting = st.Short(), "pod "+failed.Name+" "+st.Short()
-	case p.rollout != nil:
+	case observed && p.rollout != nil:
 		f := p.rollout
 		f.WorkloadKind, f.Namespace, f.Name = s.Kind, s.Namespace, s.Name
 		s.Failure = f

@@ -150,6 +150,17 @@ func TestDeploymentProgress(t *testing.T) {
 			fail: KindRollout, state: "FailedCreate", waiting: `serviceaccount "dagster" not found`,
 		},
 		{
+			name: "crash loop being fixed by a patch the controller has not seen",
+			d: d2(func(x *appsv1.Deployment) {
+				x.Generation = 3
+				x.Status.AvailableReplicas = 0
+				x.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse,
+					Reason: "ProgressDeadlineExceeded", Message: "stale"}}
+			}),
+			pods:  []*corev1.Pod{newPodOf("dagit-new-1", mainState(waiting("CrashLoopBackOff", ""), 9))},
+			state: "generation 3",
+		},
+		{
 			name:  "paused",
 			d:     d2(func(x *appsv1.Deployment) { x.Spec.Paused = true }),
 			pods:  []*corev1.Pod{newPodOf("dagit-new-1", ready())},
@@ -238,6 +249,21 @@ func TestStatefulSetProgress(t *testing.T) {
 			fail: KindCrashLoop,
 		},
 		{
+			name: "Parallel StatefulSet replaces a crash looping old pod by itself",
+			s: sts(cur, upd, func(s *appsv1.StatefulSet) {
+				s.Spec.PodManagementPolicy = appsv1.ParallelPodManagement
+				s.Status.UpdatedReplicas = 0
+			}),
+			pods:  []*corev1.Pod{podAt("pg-0", cur, mainState(waiting("CrashLoopBackOff", ""), 4))},
+			state: "0 of 1 pods at revision",
+		},
+		{
+			name:  "crash loop being fixed by a patch the controller has not seen",
+			s:     sts(cur, cur, func(s *appsv1.StatefulSet) { s.Generation = 2 }),
+			pods:  []*corev1.Pod{podAt("pg-0", cur, mainState(waiting("CrashLoopBackOff", ""), 4))},
+			state: "generation 2",
+		},
+		{
 			name: "partition keeps old pods on purpose",
 			s: sts(cur, upd, func(s *appsv1.StatefulSet) {
 				s.Spec.Replicas = ptr(int32(2))
@@ -279,6 +305,16 @@ func TestStatefulSetProgress(t *testing.T) {
 			got := WorkloadProgress(tt.s, nil, pods(tt.pods...), t0)
 			checkStatus(t, got, tt.done, tt.ready, tt.state, tt.waiting, tt.fail)
 		})
+	}
+}
+
+func TestStatefulSetOldPodFailureSaysToDeleteIt(t *testing.T) {
+	s := statefulSet("dagster-postgresql", 1, "r1", "r2")
+	p := newPod("dagster-postgresql-0", ownedBy("StatefulSet", s.UID, appsv1.StatefulSetRevisionLabel, "r1"),
+		mainState(waiting("CrashLoopBackOff", ""), 4), lastExit(1, "Error"))
+	f := WorkloadProgress(s, nil, pods(p), t0).Failure
+	if f == nil || !strings.Contains(f.Hint, "delete pod dagster-postgresql-0 once the cause is fixed") {
+		t.Fatalf("failure %v", f)
 	}
 }
 
