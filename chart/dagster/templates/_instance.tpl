@@ -104,10 +104,6 @@ run_launcher:
         mountPath: {{ include "dagster.example.dir" . | quote }}
         readOnly: true
     {{- end }}
-    {{- with .Values.job_runner.resources }}
-    resources:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
 compute_logs:
   module: dagster._core.storage.noop_compute_log_manager
   class: NoOpComputeLogManager
