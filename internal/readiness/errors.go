@@ -48,10 +48,15 @@ func (e *FailureError) Error() string {
 	var b strings.Builder
 	if e.Kind == KindTimeout {
 		fmt.Fprintf(&b, "timed out after %s waiting for ", e.Timeout)
-		if e.Total > 1 || len(e.NotReady) != 1 {
-			fmt.Fprintf(&b, "%d of %d workloads", len(e.NotReady), e.Total)
-		} else {
+		switch {
+		case e.Name != "":
+			fmt.Fprintf(&b, "%s %s", e.WorkloadKind, e.Name)
+		case e.Total == 1 && len(e.NotReady) == 1:
 			fmt.Fprintf(&b, "%s %s", e.NotReady[0].Kind, e.NotReady[0].Name)
+		case e.Total == 0:
+			b.WriteString("workloads") // never listed them: the last error says why
+		default:
+			fmt.Fprintf(&b, "%d of %d workloads", len(e.NotReady), e.Total)
 		}
 		fmt.Fprintf(&b, " in namespace %s", e.Namespace)
 		if len(e.NotReady) > 0 {

@@ -17,6 +17,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -260,6 +261,48 @@ func TestWaitCancelledIsNotATimeout(t *testing.T) {
 	var f *FailureError
 	if !errors.Is(err, context.Canceled) || errors.As(err, &f) {
 		t.Fatalf("Wait = %#v, want context.Canceled and no FailureError", err)
+	}
+}
+
+func TestWaitRetriesTransientAPIErrorsUntilTimeout(t *testing.T) {
+	_, _, _, objs := release()
+	client := fake.NewClientset(objs...)
+	client.PrependReactor("list", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	w, _ := testWaiter(client)
+	w.poll = 10 * time.Millisecond
+	err := w.run(context.Background(), 100*time.Millisecond)
+	var f *FailureError
+	if !errors.As(err, &f) || f.Kind != KindTimeout {
+		t.Fatalf("Wait = %v, want timeout", err)
+	}
+	want := "timed out after 100ms waiting for workloads in namespace dagster\n" +
+		"  last error: reading workloads in namespace dagster: connection refused"
+	if !strings.HasPrefix(f.Error(), want) {
+		t.Errorf("Error() =\n%s\nwant prefix\n%s", f.Error(), want)
+	}
+	lists := 0
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "list" && a.GetResource().Resource == "deployments" {
+			lists++
+		}
+	}
+	if lists < 2 {
+		t.Errorf("listed deployments %d times; a transient error must be retried", lists)
+	}
+}
+
+func TestWaitStopsOnForbidden(t *testing.T) {
+	_, _, _, objs := release()
+	client := fake.NewClientset(objs...)
+	client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New("RBAC"))
+	})
+	err := Wait(context.Background(), client, ns, selector, time.Minute, nil)
+	var f *FailureError
+	if err == nil || errors.As(err, &f) || !apierrors.IsForbidden(err) {
+		t.Fatalf("Wait = %v, want the Forbidden error at once", err)
 	}
 }
 
