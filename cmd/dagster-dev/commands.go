@@ -1,0 +1,190 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/e2e"
+	"github.com/dagster-dev/dagster-dev/internal/progress"
+	"github.com/dagster-dev/dagster-dev/stack"
+	"github.com/dagster-dev/dagster-dev/watch"
+)
+
+var (
+	contextFlag = &cli.StringFlag{Name: "context", Usage: "install into this existing kube `CONTEXT` instead of a kind cluster (overrides cluster.context)"}
+	timeoutFlag = &cli.DurationFlag{Name: "timeout", Usage: "readiness timeout (overrides timeout:, default 10m)"}
+)
+
+func upCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "up",
+		Usage: "create or converge the environment: kind cluster, images, chart, readiness",
+		Description: `Creates (or reuses) the kind cluster, side-loads the listed images, applies the
+ConfigMap/Secret sources, installs or upgrades the Dagster chart and waits until every
+workload is Ready. Re-running up with nothing changed changes nothing.`,
+		Flags: []cli.Flag{configFlag, contextFlag, timeoutFlag},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			steps := progress.New(c.App.Writer)
+			res, err := (&stack.Up{Config: cfg, Out: steps}).Run(c.Context)
+			if err != nil {
+				return explain(c.App.ErrWriter, err)
+			}
+			fmt.Fprintln(c.App.Writer, res.Summary())
+			return nil
+		},
+	}
+}
+
+func downCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "down",
+		Usage: "remove everything up created (never a cluster dagster-dev did not create)",
+		Flags: []cli.Flag{configFlag, contextFlag, timeoutFlag},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			steps := progress.New(c.App.Writer)
+			res, err := (&stack.Down{Config: cfg, Out: steps}).Run(c.Context)
+			if err != nil {
+				return explain(c.App.ErrWriter, err)
+			}
+			fmt.Fprintf(c.App.Writer, "Done in %s\n", progress.Round(res.Duration))
+			return nil
+		},
+	}
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show cluster, release and workload health (exit 4 when unhealthy)",
+		Flags: []cli.Flag{configFlag, contextFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			rep, err := (&stack.Status{Config: cfg}).Run(c.Context)
+			if err != nil {
+				return explain(c.App.ErrWriter, err)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprint(c.App.Writer, rep.Text())
+			}
+			if !rep.Healthy {
+				return withCode(exitUnhealthy, errors.New("environment is not healthy"))
+			}
+			return nil
+		},
+	}
+}
+
+func watchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "watch",
+		Usage: "hot-reload env values and ConfigMap/Secret files into the running environment",
+		Description: `Syncs once, then applies every saved change of the files declared under watch: in
+dagster-dev.yaml (and of the values files), restarting exactly the workloads that use
+what changed. A bad edit is reported and skipped; the running environment keeps its
+last good state. Ctrl-C stops.`,
+		Flags: []cli.Flag{configFlag, contextFlag, timeoutFlag,
+			&cli.BoolFlag{Name: "once", Usage: "sync once, wait for the restarts, and exit"}},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			kube, err := stack.Connect(cfg)
+			if err != nil {
+				return err
+			}
+			rel, err := watch.ChartRelease(cfg, kube.Kubeconfig, kube.Context)
+			if err != nil {
+				return err
+			}
+			err = watch.Run(c.Context, watch.Options{
+				Config:   cfg,
+				Client:   kube.Client,
+				Release:  rel,
+				Reporter: watch.NewTextReporter(c.App.Writer),
+				Once:     c.Bool("once"),
+			})
+			if err != nil {
+				return explain(c.App.ErrWriter, err)
+			}
+			return nil
+		},
+	}
+}
+
+func testCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "test",
+		Usage: "run the end-to-end suite against the running environment (exit 3 on failures)",
+		Flags: []cli.Flag{configFlag, contextFlag, timeoutFlag,
+			&cli.StringFlag{Name: "run", Usage: "run only cases whose name matches `PATTERN` (a regexp)"},
+			&cli.StringFlag{Name: "junit", Usage: "write a JUnit XML report to `FILE`"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print each case's steps as they happen"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			rep, err := e2e.Suite{
+				Config:    cfg,
+				Out:       c.App.Writer,
+				Pattern:   c.String("run"),
+				JUnitPath: c.String("junit"),
+				Verbose:   c.Bool("verbose"),
+			}.Run(c.Context)
+			if err != nil {
+				return explain(c.App.ErrWriter, err)
+			}
+			if rep.Failed() {
+				return withCode(exitTestsFailed, errors.New("end-to-end tests failed"))
+			}
+			return nil
+		},
+	}
+}
+
+// explain prints what a failure carries beyond its message — the fix, and
+// the events and logs that explain it — and returns the error for exit.
+func explain(w io.Writer, err error) error {
+	var fix interface{ Fix() string }
+	if errors.As(err, &fix) && fix.Fix() != "" {
+		fmt.Fprintf(w, "fix: %s\n", fix.Fix())
+	}
+	var details interface{ Details() string }
+	if errors.As(err, &details) && details.Details() != "" {
+		fmt.Fprintln(w, details.Details())
+	}
+	return err
+}
+
+func printChartVersion(w io.Writer) error {
+	ch, err := chart.Load()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "chart %s %s (Dagster %s)\n", ch.Metadata.Name, ch.Metadata.Version, ch.Metadata.AppVersion)
+	return err
+}

@@ -1,0 +1,228 @@
+// Command dagster-dev gives a Dagster team a complete, production-shaped
+// Dagster on Kubernetes on one machine: `up` creates (or reuses) a kind
+// cluster and installs the Dagster chart, `watch` hot-reloads env and
+// ConfigMap/Secret files, `test` proves the environment end to end, `down`
+// removes what `up` created. This package only wires flags to the packages
+// that do the work.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/dagster-dev/dagster-dev/config"
+)
+
+// Exit codes, documented in the README and in `dagster-dev --help`.
+const (
+	exitOK          = 0
+	exitFailure     = 1 // runtime failure: cluster, chart, readiness, I/O
+	exitUsage       = 2 // bad flags or an invalid config file
+	exitTestsFailed = 3 // `test`: at least one case failed
+	exitUnhealthy   = 4 // `status`: the environment is missing or not healthy
+	exitInterrupted = 130
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// exitError carries a specific exit code through urfave/cli.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signalContext()
+	defer stop()
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	if code == exitInterrupted {
+		fmt.Fprintln(stderr, "interrupted")
+	} else {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+	}
+	return code
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	var ce config.Errors
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ce):
+		return exitUsage
+	case isUsageError(err):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// isUsageError recognises urfave/cli's own complaints about flags and
+// commands, which it returns as plain errors.
+func isUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"flag provided but not defined", "Required flag", "invalid value", "No help topic", "flag needs an argument"} {
+		if len(msg) >= len(p) && contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// signalContext cancels on the first Ctrl-C or SIGTERM so every operation
+// can finish cleanly (no Helm release left pending); a second signal exits
+// at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			fmt.Fprintln(os.Stderr, "\nstopping cleanly (press Ctrl-C again to force)…")
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		<-ch
+		os.Exit(exitInterrupted)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+var configFlag = &cli.StringFlag{
+	Name:    "config",
+	Aliases: []string{"c"},
+	Usage:   "config `FILE` (default: ./" + config.DefaultFile + " if present, else built-in defaults)",
+	EnvVars: []string{"DAGSTER_DEV_CONFIG"},
+}
+
+// loadConfig reads the config and applies the flags that override it.
+func loadConfig(c *cli.Context) (*config.Config, error) {
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		var ce config.Errors
+		if errors.As(err, &ce) {
+			return nil, err
+		}
+		return nil, withCode(exitUsage, err)
+	}
+	if c.IsSet("context") {
+		cfg.Cluster.Context = c.String("context")
+	}
+	if c.IsSet("timeout") {
+		cfg.Timeout.Duration = c.Duration("timeout")
+		if cfg.Timeout.Duration <= 0 {
+			return nil, withCode(exitUsage, fmt.Errorf("--timeout must be positive"))
+		}
+	}
+	return cfg, nil
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "dagster-dev",
+		Usage:     "a complete Dagster on Kubernetes on this machine, in one command",
+		Version:   version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// Errors are printed once by run(), with the right exit code.
+		ExitErrHandler:  func(*cli.Context, error) {},
+		HideHelpCommand: true,
+		Description: `Exit codes: 0 success, 1 runtime failure, 2 usage or config error,
+3 test failures (test), 4 environment missing or unhealthy (status), 130 interrupted.`,
+		Commands: []*cli.Command{
+			initCommand(),
+			upCommand(),
+			downCommand(),
+			statusCommand(),
+			watchCommand(),
+			testCommand(),
+			versionCommand(),
+		},
+	}
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the dagster-dev version and the chart it installs",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintf(c.App.Writer, "dagster-dev %s\n", version)
+			return printChartVersion(c.App.Writer)
+		},
+	}
+}
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "init",
+		Usage:     "write a commented starter " + config.DefaultFile,
+		ArgsUsage: " ",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing file"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: config.DefaultFile, Usage: "`FILE` to write"},
+		},
+		Action: func(c *cli.Context) error {
+			path := c.String("output")
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			if c.Bool("force") {
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			}
+			f, err := os.OpenFile(path, flags, 0o644)
+			if errors.Is(err, os.ErrExist) {
+				return withCode(exitUsage, fmt.Errorf("%s already exists (use --force to overwrite it)", path))
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := f.WriteString(config.Starter); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s — edit it, then run `dagster-dev up`\n", path)
+			return nil
+		},
+	}
+}

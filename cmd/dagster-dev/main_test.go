@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dagster-dev/dagster-dev/config"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"dagster-dev"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestHelpForEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"init", "up", "down", "status", "watch", "test", "version"} {
+		code, out, _ := runCLI(t, cmd, "--help")
+		if code != exitOK || !strings.Contains(out, "dagster-dev "+cmd) {
+			t.Errorf("%s --help: code %d, output %q", cmd, code, out)
+		}
+	}
+}
+
+func TestVersionNamesTheChart(t *testing.T) {
+	code, out, _ := runCLI(t, "version")
+	if code != exitOK || !strings.Contains(out, "chart dagster") || !strings.Contains(out, "Dagster 1.") {
+		t.Errorf("code %d, output %q", code, out)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	code, _, errOut := runCLI(t, "up", "--no-such-flag")
+	if code != exitUsage {
+		t.Errorf("unknown flag: code %d (%s)", code, errOut)
+	}
+}
+
+func TestInvalidConfigExits2WithFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "dd.yaml")
+	if err := os.WriteFile(p, []byte("cluster:\n  nodez: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"up", "down", "status", "watch", "test"} {
+		code, _, errOut := runCLI(t, cmd, "--config", p)
+		if code != exitUsage || !strings.Contains(errOut, "dd.yaml:2: cluster.nodez: unknown key") {
+			t.Errorf("%s: code %d, stderr %q", cmd, code, errOut)
+		}
+	}
+}
+
+func TestMissingExplicitConfigExits2(t *testing.T) {
+	code, _, errOut := runCLI(t, "status", "--config", filepath.Join(t.TempDir(), "absent.yaml"))
+	if code != exitUsage || !strings.Contains(errOut, "dagster-dev init") {
+		t.Errorf("code %d, stderr %q", code, errOut)
+	}
+}
+
+func TestBadTimeoutFlag(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, _, errOut := runCLI(t, "up", "--timeout", "-1s")
+	if code != exitUsage || !strings.Contains(errOut, "--timeout") {
+		t.Errorf("code %d, stderr %q", code, errOut)
+	}
+}
+
+func TestInitWritesALoadableStarterOnce(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	code, out, errOut := runCLI(t, "init")
+	if code != exitOK || !strings.Contains(out, "wrote dagster-dev.yaml") {
+		t.Fatalf("init: code %d, out %q, err %q", code, out, errOut)
+	}
+	if _, err := config.Load(""); err != nil {
+		t.Fatalf("starter file does not load: %v", err)
+	}
+	code, _, errOut = runCLI(t, "init")
+	if code != exitUsage || !strings.Contains(errOut, "--force") {
+		t.Errorf("second init: code %d, stderr %q", code, errOut)
+	}
+	if code, _, _ = runCLI(t, "init", "--force"); code != exitOK {
+		t.Errorf("init --force: code %d", code)
+	}
+}

@@ -1,0 +1,321 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/cluster"
+	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/progress"
+	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/watch"
+)
+
+// ManagedByLabel marks objects dagster-dev created itself (namespaces,
+// ConfigMap/Secret sources), so down removes those and nothing else.
+const ManagedByLabel = "app.kubernetes.io/managed-by"
+
+// ManagedByValue is ManagedByLabel's value.
+const ManagedByValue = "dagster-dev"
+
+// Up creates or converges an environment: cluster, images, sources, chart,
+// readiness. Re-running it with nothing changed changes nothing.
+type Up struct {
+	Config *config.Config
+	Out    Printer
+	// Provider overrides the kind provider (tests); nil builds one.
+	Provider *cluster.Provider
+}
+
+// UpResult is what Up did.
+type UpResult struct {
+	Context        string
+	Kubeconfig     string
+	DagitURL       string
+	ClusterCreated bool
+	ChartAction    chart.ApplyAction
+	Revision       int
+	Duration       time.Duration
+}
+
+// Run performs Up.
+func (u *Up) Run(ctx context.Context) (*UpResult, error) {
+	cfg, out := u.Config, u.Out
+	start := time.Now()
+	res := &UpResult{DagitURL: cfg.DagitURL(), Context: cfg.KubeContext(), Kubeconfig: KubeconfigPath(cfg)}
+
+	// Everything that can be checked without a cluster is checked first, so
+	// bad input never leaves the cluster half-changed.
+	step := out.Start("check config, values and sources")
+	vals, err := u.checkInputs()
+	if err != nil {
+		step.Fail("")
+		return nil, err
+	}
+	step.Done(fmt.Sprintf("%d values files, %d sources", len(cfg.ValuesFiles), len(cfg.Watch.Sources)))
+
+	if cfg.ExistingCluster() {
+		if len(cfg.Images) > 0 {
+			out.Printf("  warning: images are not side-loaded into an existing cluster (cluster.context); push them to a registry the cluster pulls from")
+		}
+	} else {
+		created, err := u.ensureKind(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.ClusterCreated = created
+	}
+
+	kube, err := Connect(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ExistingCluster() {
+		step = out.Start("cluster " + cfg.KubeContext())
+		v, err := kube.Client.Discovery().ServerVersion()
+		if err != nil {
+			step.Fail("")
+			return nil, fmt.Errorf("kube context %q is not reachable: %w (check `kubectl --context %s get nodes`)", cfg.KubeContext(), err, cfg.KubeContext())
+		}
+		step.Done("existing cluster, Kubernetes " + v.GitVersion)
+	}
+
+	step = out.Start("namespace and sources")
+	if err := ensureNamespace(ctx, kube, cfg.Namespace); err != nil {
+		step.Fail("")
+		return nil, err
+	}
+	changes, err := watch.ApplySources(ctx, watch.Options{Config: cfg, Client: kube.Client})
+	if err != nil {
+		step.Fail("")
+		return nil, fmt.Errorf("applying ConfigMap/Secret sources: %w", err)
+	}
+	step.Done(sourcesNote(cfg, changes))
+
+	step = out.Start("chart " + cfg.Release)
+	helmCfg, err := chart.NewActionConfig(kube.Kubeconfig, kube.Context, cfg.Namespace, nil)
+	if err != nil {
+		step.Fail("")
+		return nil, err
+	}
+	applied, err := (&chart.Apply{Config: helmCfg, Namespace: cfg.Namespace, ReleaseName: cfg.Release, Values: vals}).Run(ctx)
+	if err != nil {
+		step.Fail("")
+		return nil, fmt.Errorf("installing the chart: %w", err)
+	}
+	res.ChartAction, res.Revision = applied.Action, applied.Revision
+	note := fmt.Sprintf("%s, revision %d", applied.Action, applied.Revision)
+	if applied.Recovered != "" {
+		note += " (" + applied.Recovered + ")"
+	}
+	step.Done(note)
+
+	step = out.Start("workloads ready")
+	var last readiness.Snapshot
+	err = readiness.Wait(ctx, kube.Client, cfg.Namespace, ReleaseSelector(cfg.Release), cfg.Timeout.Duration, func(s readiness.Snapshot) {
+		last = s
+		step.Update("%s", s.String())
+	})
+	if err != nil {
+		step.Fail("")
+		return nil, err
+	}
+	step.Done(readyNote(last))
+
+	if !cfg.ExistingCluster() {
+		step = out.Start("dagit")
+		if err := waitDagit(ctx, cfg.DagitURL(), time.Minute); err != nil {
+			step.Fail("")
+			return nil, err
+		}
+		step.Done(cfg.DagitURL() + "/server_info answers")
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// checkInputs computes the chart values and renders the chart client-side
+// (schema included), and parses every watch source.
+func (u *Up) checkInputs() (map[string]any, error) {
+	cfg := u.Config
+	vals, err := values.For(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := chart.Render(cfg.Release, cfg.Namespace, vals); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, s := range cfg.Watch.Sources {
+		if _, err := watch.LoadSource(cfg, s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return vals, nil
+}
+
+// ensureKind runs preflight, creates or reuses the kind cluster and
+// side-loads images. It reports whether the cluster was created.
+func (u *Up) ensureKind(ctx context.Context) (bool, error) {
+	cfg, out := u.Config, u.Out
+	p := u.Provider
+	if p == nil {
+		p = cluster.NewProvider(cluster.WithLogger(logAdapter{out}), cluster.WithReadyTimeout(cfg.Timeout.Duration))
+	}
+	spec := ClusterSpec(cfg)
+
+	step := out.Start("preflight")
+	st, err := p.Status(ctx, spec.Name)
+	if err != nil {
+		step.Fail("")
+		return false, err
+	}
+	if err := p.Preflight(ctx, spec, st.Exists); err != nil {
+		step.Fail("")
+		return false, err
+	}
+	step.Done("docker, port, inotify ok")
+
+	step = out.Start("cluster " + spec.Name)
+	ens, err := p.Ensure(ctx, spec, KubeconfigPath(cfg))
+	if err != nil {
+		step.Fail("")
+		return false, err
+	}
+	switch {
+	case ens.Created:
+		step.Done(fmt.Sprintf("created (%d %s)", len(ens.Nodes), plural(len(ens.Nodes), "node", "nodes")))
+	case len(ens.StartedNodes) > 0:
+		step.Done("reused, started " + strings.Join(ens.StartedNodes, ", "))
+	case !ens.Owned:
+		step.Done("reused (not created by dagster-dev: down will not delete it)")
+	default:
+		step.Done("reused")
+	}
+
+	if len(cfg.Images) == 0 {
+		return ens.Created, nil
+	}
+	step = out.Start("images")
+	loads, err := p.LoadImages(ctx, spec.Name, cfg.Images, func(l cluster.ImageLoad) {
+		step.Update("%s → %s: %s", l.Image, l.Node, l.Action)
+	})
+	if err != nil {
+		step.Fail("")
+		return false, err
+	}
+	step.Done(loadNote(loads))
+	return ens.Created, nil
+}
+
+// ClusterSpec is the kind cluster a config asks for.
+func ClusterSpec(cfg *config.Config) cluster.Spec {
+	return cluster.Spec{
+		Name:      cfg.Cluster.Name,
+		NodeImage: cfg.Cluster.NodeImage,
+		Nodes:     cfg.Cluster.Nodes,
+		HostPort:  cfg.Dagit.HostPort,
+		NodePort:  cfg.Dagit.NodePort,
+	}
+}
+
+// ReleaseSelector selects every object of the release, subcharts included.
+func ReleaseSelector(release string) string {
+	return "app.kubernetes.io/instance=" + release
+}
+
+func ensureNamespace(ctx context.Context, kube *Kube, name string) error {
+	_, err := kube.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading namespace %s: %w", name, err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedByLabel: ManagedByValue}}}
+	if _, err := kube.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// waitDagit polls /server_info through the host port mapping: pod
+// readiness is checked in-cluster, this proves the path a user's browser
+// takes.
+func waitDagit(ctx context.Context, base string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 5 * time.Second}
+	var lastErr error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/server_info", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("dagit pods are Ready but %s/server_info does not answer: %v (is something else bound to that port? check `docker ps` for the cluster's port mapping)", base, lastErr)
+			}
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func sourcesNote(cfg *config.Config, changes []watch.Change) string {
+	if len(cfg.Watch.Sources) == 0 {
+		return "namespace " + cfg.Namespace
+	}
+	return fmt.Sprintf("namespace %s, %d %s, %d changed", cfg.Namespace, len(cfg.Watch.Sources), plural(len(cfg.Watch.Sources), "source", "sources"), len(changes))
+}
+
+func readyNote(s readiness.Snapshot) string {
+	n := len(s.Workloads)
+	return fmt.Sprintf("%d/%d %s ready", n-s.Pending(), n, plural(n, "workload", "workloads"))
+}
+
+func loadNote(loads []cluster.ImageLoad) string {
+	counts := map[cluster.LoadAction]int{}
+	for _, l := range loads {
+		counts[l.Action]++
+	}
+	parts := []string{}
+	for _, a := range []cluster.LoadAction{cluster.ActionLoaded, cluster.ActionRetagged, cluster.ActionSkipped} {
+		if counts[a] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
+		}
+	}
+	return strings.Join(parts, ", ") + " (image × node)"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// Summary is the closing block of `up`.
+func (r *UpResult) Summary() string {
+	return fmt.Sprintf("Dagit:   %s\nContext: %s (%s)\nReady in %s", r.DagitURL, r.Context, r.Kubeconfig, progress.Round(r.Duration))
+}
