@@ -399,6 +399,12 @@ func configErrorHint(pod *corev1.Pod, message string) string {
 	if ref.Key != "" {
 		return fmt.Sprintf("add key %s to %s %s in namespace %s, or stop referencing that key", ref.Key, ref.Kind, ref.Name, pod.Namespace)
 	}
+	// Only whole-object references through envFrom come from the
+	// env_config_maps / env_secrets lists; a single env entry (such as the
+	// chart's own Postgres password) or a volume is set elsewhere.
+	if !inEnvFrom(pod, ref) {
+		return fmt.Sprintf("create %s %s in namespace %s, or change the chart values that reference it", ref.Kind, ref.Name, pod.Namespace)
+	}
 	field := "env_config_maps"
 	if ref.Kind == "Secret" {
 		field = "env_secrets"
@@ -412,18 +418,41 @@ func configErrorHint(pod *corev1.Pod, message string) string {
 	return fmt.Sprintf("create %s %s in namespace %s or remove it from %s", ref.Kind, ref.Name, pod.Namespace, where)
 }
 
-// chartComponent guesses which top-level values key of the Dagster chart
-// produced the pod, so a hint can name the exact list to edit. It returns ""
-// when unsure rather than pointing at the wrong key.
+// inEnvFrom reports whether any container of the pod imports ref through envFrom.
+func inEnvFrom(pod *corev1.Pod, ref MissingRef) bool {
+	cs := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range cs {
+		for _, e := range c.EnvFrom {
+			switch {
+			case ref.Kind == "ConfigMap" && e.ConfigMapRef != nil && e.ConfigMapRef.Name == ref.Name,
+				ref.Kind == "Secret" && e.SecretRef != nil && e.SecretRef.Name == ref.Name:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// chartComponent names the top-level values key whose env_config_maps /
+// env_secrets feed the pod, so a hint can name the exact list to edit. The
+// mapping mirrors chart/dagster/templates: dagit and the daemon include
+// dagster.dagit.envFrom, celery workers and user code dagster.jobRunner.envFrom.
+// It returns "" when unsure rather than pointing at the wrong key.
 func chartComponent(pod *corev1.Pod) string {
-	names := []string{pod.Labels["component"], pod.Labels["app.kubernetes.io/component"], pod.Name}
-	for _, n := range names {
+	switch pod.Labels["app.kubernetes.io/component"] {
+	case "dagit", "daemon":
+		return "dagit"
+	case "celery-worker", "user-code":
+		return "job_runner"
+	}
+	// Pods from other charts or older templates: fall back to names.
+	for _, n := range []string{pod.Labels["component"], pod.Name} {
 		n = strings.ToLower(n)
 		switch {
 		case n == "":
-		case strings.Contains(n, "dagit") || strings.Contains(n, "webserver"):
+		case strings.Contains(n, "dagit") || strings.Contains(n, "webserver") || strings.Contains(n, "daemon"):
 			return "dagit"
-		case strings.Contains(n, "job-runner") || strings.Contains(n, "job_runner") || strings.Contains(n, "celery"):
+		case strings.Contains(n, "celery") || strings.Contains(n, "user-code") || strings.Contains(n, "job-runner"):
 			return "job_runner"
 		}
 	}

@@ -129,13 +129,13 @@ func TestClassifyPod(t *testing.T) {
 		},
 		{
 			name:  "missing ConfigMap",
-			pod:   newPod("p", mainState(waiting("CreateContainerConfigError", `configmap "my-env" not found`), 0)),
+			pod:   newPod("p", envFrom("ConfigMap", "my-env"), mainState(waiting("CreateContainerConfigError", `configmap "my-env" not found`), 0)),
 			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
 			contains: []string{"create ConfigMap my-env in namespace dagster or remove it from dagit.env_config_maps"},
 		},
 		{
 			name: "missing Secret of a celery worker",
-			pod: newPod("celery-workers-dagster-7d9f", mainState(waiting("CreateContainerConfigError", `secret "db-password" not found`), 0), func(p *corev1.Pod) {
+			pod: newPod("celery-workers-dagster-7d9f", envFrom("Secret", "db-password"), mainState(waiting("CreateContainerConfigError", `secret "db-password" not found`), 0), func(p *corev1.Pod) {
 				p.Labels["component"] = "celery"
 			}),
 			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
@@ -143,11 +143,37 @@ func TestClassifyPod(t *testing.T) {
 		},
 		{
 			name: "missing ConfigMap of an unknown component",
-			pod: newPod("user-code-1-5c7", mainState(waiting("CreateContainerConfigError", `configmap "x" not found`), 0), func(p *corev1.Pod) {
-				p.Labels["component"] = "user-deployments"
+			pod: newPod("dagster-flower-5c7", envFrom("ConfigMap", "x"), mainState(waiting("CreateContainerConfigError", `configmap "x" not found`), 0), func(p *corev1.Pod) {
+				p.Labels["component"] = "flower"
 			}),
 			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
 			contains: []string{"create ConfigMap x in namespace dagster or remove it from the chart values that list it (dagit.env_config_maps / job_runner.env_config_maps)"},
+		},
+		{
+			name: "missing Secret of the daemon (chart label)",
+			pod: newPod("dagster-daemon-7d9f-x", envFrom("Secret", "s"), mainState(waiting("CreateContainerConfigError", `secret "s" not found`), 0), func(p *corev1.Pod) {
+				delete(p.Labels, "component")
+				p.Labels["app.kubernetes.io/component"] = "daemon"
+			}),
+			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
+			contains: []string{"remove it from dagit.env_secrets"},
+		},
+		{
+			name: "missing ConfigMap of user code (chart label)",
+			pod: newPod("dagster-user-code-1-x", envFrom("ConfigMap", "c"), mainState(waiting("CreateContainerConfigError", `configmap "c" not found`), 0), func(p *corev1.Pod) {
+				p.Labels["app.kubernetes.io/component"] = "user-code"
+			}),
+			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
+			contains: []string{"remove it from job_runner.env_config_maps"},
+		},
+		{
+			name: "missing Secret behind a single env entry is not an env_secrets entry",
+			pod: newPod("p", envFrom("Secret", "other"), mainState(waiting("CreateContainerConfigError", `secret "dagster-postgresql-secret" not found`), 0), func(p *corev1.Pod) {
+				p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "DAGSTER_PG_PASSWORD", ValueFrom: &corev1.EnvVarSource{
+					SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "dagster-postgresql-secret"}, Key: "postgresql-password"}}}}
+			}),
+			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
+			contains: []string{"create Secret dagster-postgresql-secret in namespace dagster, or change the chart values that reference it"},
 		},
 		{
 			name:  "missing key",

@@ -14,7 +14,7 @@ import (
 func TestFailureErrorMessageForMissingConfigMap(t *testing.T) {
 	d := deployment("dagster-dagit", 1)
 	rs := replicaSet(d, "5d8f", "1")
-	p := newPod("dagster-dagit-5d8f-x1", ownedBy("ReplicaSet", rs.UID),
+	p := newPod("dagster-dagit-5d8f-x1", ownedBy("ReplicaSet", rs.UID), envFrom("ConfigMap", "dagster-pipeline-env"),
 		mainState(waiting("CreateContainerConfigError", `configmap "dagster-pipeline-env" not found`), 0))
 	f := WorkloadProgress(d, rsList(rs), pods(p), t0).Failure
 	if f == nil {

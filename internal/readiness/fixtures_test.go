@@ -136,6 +136,20 @@ func ownedBy(kind string, uid types.UID, labels ...string) podOpt {
 	}
 }
 
+// envFrom imports a whole ConfigMap or Secret into the dagit container, as
+// the chart does for each entry of env_config_maps / env_secrets.
+func envFrom(kind, name string) podOpt {
+	return func(p *corev1.Pod) {
+		var e corev1.EnvFromSource
+		if kind == "Secret" {
+			e.SecretRef = &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}
+		} else {
+			e.ConfigMapRef = &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}
+		}
+		p.Spec.Containers[0].EnvFrom = append(p.Spec.Containers[0].EnvFrom, e)
+	}
+}
+
 func deleting() podOpt {
 	return func(p *corev1.Pod) { p.DeletionTimestamp = ptr(ago(time.Second)) }
 }
