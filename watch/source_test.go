@@ -20,7 +20,7 @@ func testConfig(t *testing.T) *config.Config {
 	return &config.Config{Dir: dir, Namespace: "dagster", Release: "dagster"}
 }
 
-func write(t *testing.T, dir, name, content string) string {
+func write(t testing.TB, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

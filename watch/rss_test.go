@@ -1,0 +1,162 @@
+package watch
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dagster-dev/dagster-dev/config"
+)
+
+// rssChildEnv turns the test binary into a plain watch process (see
+// TestMain): "kubeconfig|context|config file". Measuring a separate process
+// keeps the parent's kind and Docker clients out of the figure.
+const rssChildEnv = "DAGSTER_DEV_WATCH_RSS_CHILD"
+
+func rssChild() int {
+	parts := strings.Split(os.Getenv(rssChildEnv), "|")
+	if len(parts) != 3 {
+		fmt.Fprintln(os.Stderr, "bad", rssChildEnv)
+		return 2
+	}
+	cfg, err := config.Load(parts[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: parts[0]},
+		&clientcmd.ConfigOverrides{CurrentContext: parts[1]}).ClientConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	// Ctrl-C is how users stop watch: it must be a clean exit.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, Options{Config: cfg, Client: client, Reporter: NewTextReporter(os.Stdout)}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// vmRSS reads a process's resident set size and its peak, in KiB.
+func vmRSS(t testing.TB, pid int) (rss, hwm int) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.Atoi(f[1])
+		switch f[0] {
+		case "VmRSS:":
+			rss = n
+		case "VmHWM:":
+			hwm = n
+		}
+	}
+	return rss, hwm
+}
+
+// TestKindIdleRSS runs watch as its own process against the kind cluster,
+// lets it idle, measures its memory, makes one edit, and stops it with
+// SIGINT, which must end it with exit code 0.
+func TestKindIdleRSS(t *testing.T) {
+	k := requireKind(t)
+	p := newKindProject(t, k)
+	cfgPath := filepath.Join(p.cfg.Dir, "dagster-dev.yaml")
+	body := fmt.Sprintf("cluster: {context: kind-%s}\nnamespace: %s\nwatch:\n  sources:\n", kindName, p.ns)
+	for _, s := range p.cfg.Watch.Sources {
+		body += fmt.Sprintf("    - {name: %s, kind: %s, path: %s, attach: [%s]}\n", s.Name, s.Kind, s.Path, strings.Join(s.Attach, ", "))
+	}
+	write(t, p.cfg.Dir, "dagster-dev.yaml", body)
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), rssChildEnv+"="+k.kubeconfig+"|kind-"+kindName+"|"+cfgPath)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(substr string) {
+		t.Helper()
+		timeout := time.After(3 * time.Minute)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("watch exited before %q: %s", substr, stderr.String())
+				}
+				t.Logf("child: %s", l)
+				if strings.Contains(l, substr) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %q from the watch process", substr)
+			}
+		}
+	}
+	waitLine("watching")
+	time.Sleep(20 * time.Second)
+	idle, _ := vmRSS(t, cmd.Process.Pid)
+	replace(t, filepath.Join(p.cfg.Dir, "team.env"), "TEAM_VALUE=rss\n")
+	waitLine("ConfigMap/team")
+	time.Sleep(2 * time.Second)
+	after, peak := vmRSS(t, cmd.Process.Pid)
+	t.Logf("FIGURE watch process RSS: idle %.1f MiB, after one change and rollout %.1f MiB, peak %.1f MiB (goal ≤ 60 MiB idle)",
+		float64(idle)/1024, float64(after)/1024, float64(peak)/1024)
+	if idle > 60*1024 {
+		t.Errorf("idle RSS %.1f MiB is over the 60 MiB goal", float64(idle)/1024)
+	}
+
+	start := time.Now()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for range lines { // drain so the child never blocks on stdout
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("watch did not exit cleanly on SIGINT: %v: %s", err, stderr.String())
+	}
+	t.Logf("FIGURE SIGINT → exit %s", time.Since(start).Round(time.Millisecond))
+}
