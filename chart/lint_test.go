@@ -40,7 +40,7 @@ func writeChart(t *testing.T) string {
 func TestHelmLint(t *testing.T) {
 	dir := writeChart(t)
 	for name, vals := range map[string]string{
-		"defaults": "",
+		"defaults":       "",
 		"dagster-dev up": "dagit: {service: {type: NodePort, nodePort: 30080}}\nimagePullPolicy: IfNotPresent",
 		"external services": `postgresql: {enabled: false, postgresqlHost: db, existingSecret: pg}
 rabbitmq: {enabled: false, brokerUrlSecret: broker}

@@ -94,6 +94,10 @@ type Result struct {
 }
 
 // Run performs the apply.
+//
+// Cancellation: install and upgrade use Helm's context-aware Run, which marks the revision in
+// flight failed when ctx ends (so the next Apply upgrades from there instead of finding it
+// pending); the steps before them check ctx in between.
 func (a *Apply) Run(ctx context.Context) (res *Result, err error) {
 	if a.Config == nil {
 		return nil, errors.New("apply chart: no Helm configuration")
@@ -116,14 +120,6 @@ func (a *Apply) Run(ctx context.Context) (res *Result, err error) {
 		return nil, err
 	}
 	res = &Result{ReleaseName: a.ReleaseName, Namespace: a.Namespace, Digest: digest}
-
-	defer func() {
-		// Helm marks a cancelled install/upgrade failed itself; this covers cancellation between
-		// Helm's steps, so no run of dagster-dev ever leaves a pending release behind.
-		if err != nil && ctx.Err() != nil {
-			a.failPending("interrupted (" + ctx.Err().Error() + ")")
-		}
-	}()
 
 	history, err := a.history()
 	if err != nil {
@@ -224,18 +220,6 @@ func (a *Apply) recoverPending(last *release.Release, history []*release.Release
 		return "", fmt.Errorf("apply chart: roll back %q to revision %d: %w", a.ReleaseName, good.Version, err)
 	}
 	return fmt.Sprintf("revision %d was left %s; rolled back to revision %d", last.Version, was, good.Version), nil
-}
-
-// failPending marks the release's last revision failed if it is pending.
-func (a *Apply) failPending(why string) {
-	last, err := a.Config.Releases.Last(a.ReleaseName)
-	if err != nil || !last.Info.Status.IsPending() {
-		return
-	}
-	last.SetStatus(release.StatusFailed, fmt.Sprintf("%s while %s", why, last.Info.Status))
-	if err := a.Config.Releases.Update(last); err != nil {
-		a.Config.Log("could not mark revision %d of %s failed: %v", last.Version, a.ReleaseName, err)
-	}
 }
 
 func (a *Apply) uninstall() error {
