@@ -45,6 +45,9 @@ type UpResult struct {
 	ClusterCreated bool
 	ChartAction    chart.ApplyAction
 	Revision       int
+	// Recovered describes a release an interrupted run left pending that
+	// this run repaired ("" if none).
+	Recovered string
 	Duration       time.Duration
 }
 
@@ -113,7 +116,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 		step.Fail("")
 		return nil, fmt.Errorf("installing the chart: %w", err)
 	}
-	res.ChartAction, res.Revision = applied.Action, applied.Revision
+	res.ChartAction, res.Revision, res.Recovered = applied.Action, applied.Revision, applied.Recovered
 	note := fmt.Sprintf("%s, revision %d", applied.Action, applied.Revision)
 	if applied.Recovered != "" {
 		note += " (" + applied.Recovered + ")"

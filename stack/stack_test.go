@@ -1,0 +1,170 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/dagster-dev/dagster-dev/cluster"
+	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/watch"
+)
+
+func TestClusterSpecFromConfig(t *testing.T) {
+	cfg, err := config.Parse("f.yaml", []byte("cluster: {name: x, nodes: 2, nodeImage: img:1}\ndagit: {hostPort: 8080}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ClusterSpec(cfg)
+	want := cluster.Spec{Name: "x", NodeImage: "img:1", Nodes: 2, HostPort: 8080, NodePort: config.DefaultNodePort}
+	if got != want {
+		t.Errorf("spec = %+v, want %+v", got, want)
+	}
+}
+
+func TestKubeconfigPath(t *testing.T) {
+	cfg := &config.Config{Dir: "/proj"}
+	t.Setenv("KUBECONFIG", "/a/one:/b/two")
+	if got := KubeconfigPath(cfg); got != "/a/one" {
+		t.Errorf("KUBECONFIG first entry: %q", got)
+	}
+	cfg.Cluster.Kubeconfig = "kube/config"
+	if got := KubeconfigPath(cfg); got != "/proj/kube/config" {
+		t.Errorf("config path relative to the file: %q", got)
+	}
+	cfg.Cluster.Kubeconfig = ""
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("HOME", "/home/u")
+	if got := KubeconfigPath(cfg); got != "/home/u/.kube/config" {
+		t.Errorf("default: %q", got)
+	}
+}
+
+func TestLoadNoteCountsActions(t *testing.T) {
+	loads := []cluster.ImageLoad{{Action: cluster.ActionLoaded}, {Action: cluster.ActionSkipped}, {Action: cluster.ActionSkipped}, {Action: cluster.ActionRetagged}}
+	if got := loadNote(loads); got != "1 loaded, 1 retagged, 2 skipped (image × node)" {
+		t.Errorf("note = %q", got)
+	}
+}
+
+func TestReadyNote(t *testing.T) {
+	s := readiness.Snapshot{Workloads: []readiness.WorkloadStatus{{Done: true}, {Done: true}}}
+	if got := readyNote(s); !strings.HasPrefix(got, "2/2 workloads") {
+		t.Errorf("note = %q", got)
+	}
+}
+
+func TestReportText(t *testing.T) {
+	r := &Report{
+		Cluster:  ClusterReport{Name: "dagster-dev", Context: "kind-dagster-dev", Exists: true, Owned: true},
+		Release:  &ReleaseReport{Name: "dagster", Revision: 3, State: "deployed", ChartVersion: "0.1.0", AppVersion: "1.13.27"},
+		Workload: []WorkloadReport{{Kind: "Deployment", Name: "dagster-dagit", Ready: 1, Desired: 1}, {Kind: "StatefulSet", Name: "dagster-postgresql", Ready: 0, Desired: 1}},
+		Dagit:    DagitReport{URL: "http://127.0.0.1:3000"},
+	}
+	r.problem("StatefulSet dagster-postgresql: 0/1 ready")
+	r.finish()
+	text := r.Text()
+	for _, want := range []string{"environment: UNHEALTHY", "kind dagster-dev (created by dagster-dev)", "revision 3, deployed", "✓ Deployment", "✗ StatefulSet", "does not answer", "problem: StatefulSet dagster-postgresql"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// The fake clientset stands in for the API server: what is under test is
+// which objects down chooses to delete, not Kubernetes behaviour.
+func TestDeleteOwnedObjectsRemovesOnlyOurs(t *testing.T) {
+	ns := "team"
+	ours := map[string]string{ManagedByLabel: ManagedByValue}
+	release := map[string]string{"app.kubernetes.io/instance": "dg"}
+	client := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "src", Namespace: ns, Labels: ours}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "users", Namespace: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "src-secret", Namespace: ns, Labels: ours}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "dg-postgresql", Namespace: ns, Labels: release}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "users-secret", Namespace: ns}},
+		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data-dg-postgresql-0", Namespace: ns, Labels: release}},
+		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "users-pvc", Namespace: ns}},
+		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: watch.LeaseName, Namespace: ns}},
+	)
+	removed, err := deleteOwnedObjects(context.Background(), &Kube{Client: client}, ns, "dg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(removed, ",")
+	want := "ConfigMap src,Secret src-secret,Secret dg-postgresql,PersistentVolumeClaim data-dg-postgresql-0,Lease " + watch.LeaseName
+	if got != want {
+		t.Errorf("removed %s\nwant    %s", got, want)
+	}
+	ctx := context.Background()
+	if _, err := client.CoreV1().ConfigMaps(ns).Get(ctx, "users", metav1.GetOptions{}); err != nil {
+		t.Error("a user's ConfigMap was deleted")
+	}
+	if _, err := client.CoreV1().Secrets(ns).Get(ctx, "users-secret", metav1.GetOptions{}); err != nil {
+		t.Error("a user's Secret was deleted")
+	}
+	if _, err := client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "users-pvc", metav1.GetOptions{}); err != nil {
+		t.Error("a user's PVC was deleted")
+	}
+	if _, err := client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+		t.Error("a namespace dagster-dev did not create was deleted")
+	}
+}
+
+func TestDeleteOwnedObjectsDeletesANamespaceWeCreated(t *testing.T) {
+	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dagster", Labels: map[string]string{ManagedByLabel: ManagedByValue}}})
+	removed, err := deleteOwnedObjects(context.Background(), &Kube{Client: client}, "dagster", "dagster")
+	if err != nil || len(removed) != 1 || removed[0] != "namespace dagster" {
+		t.Fatalf("removed %v, err %v", removed, err)
+	}
+	// Idempotent: a second down finds nothing.
+	removed, err = deleteOwnedObjects(context.Background(), &Kube{Client: client}, "dagster", "dagster")
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("second run removed %v, err %v", removed, err)
+	}
+}
+
+func TestEnsureNamespaceLabelsOnlyWhatItCreates(t *testing.T) {
+	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "existing"}})
+	kube := &Kube{Client: client}
+	ctx := context.Background()
+	for _, ns := range []string{"existing", "fresh"} {
+		if err := ensureNamespace(ctx, kube, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := client.CoreV1().Namespaces().Get(ctx, "fresh", metav1.GetOptions{})
+	if got.Labels[ManagedByLabel] != ManagedByValue {
+		t.Error("a namespace up creates must carry the managed-by label, so down removes it")
+	}
+	got, _ = client.CoreV1().Namespaces().Get(ctx, "existing", metav1.GetOptions{})
+	if got.Labels[ManagedByLabel] != "" {
+		t.Error("an existing namespace must not be claimed")
+	}
+}
+
+func TestWaitDagitExplainsAPortProblem(t *testing.T) {
+	ctx := context.Background()
+	err := waitDagit(ctx, "http://127.0.0.1:1", 700*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "server_info does not answer") || !strings.Contains(err.Error(), "port") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestLogAdapterIndentsOnTheStepList(t *testing.T) {
+	var buf bytes.Buffer
+	steps := newTestPrinter(&buf)
+	logAdapter{steps}.Warnf("node %s slow", "n1")
+	if got := buf.String(); got != "  warning: node n1 slow\n" {
+		t.Errorf("got %q", got)
+	}
+}
