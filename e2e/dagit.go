@@ -125,27 +125,31 @@ func (f *forwardedDagit) alive(ctx context.Context) bool {
 }
 
 // dagitPort is the container port behind the Dagit Service: its targetPort,
-// resolved by name against the pod when it is a named port.
+// resolved by name against the pod when it is a named port. Without a
+// Service, the pod's port named "http" (the chart's) or its first port.
 func (k *kubeClient) dagitPort(ctx context.Context, pod *corev1.Pod) (int, error) {
-	target := intstr.FromString("http")
 	svcs, err := k.client.CoreV1().Services(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: labelInstance + "=" + k.release + "," + labelComponent + "=" + componentDagit})
-	if err == nil && len(svcs.Items) > 0 && len(svcs.Items[0].Spec.Ports) > 0 {
-		target = svcs.Items[0].Spec.Ports[0].TargetPort
+	if err != nil {
+		return 0, fmt.Errorf("finding the Dagit Service: %w", err)
+	}
+	target, fromService := intstr.FromString("http"), false
+	if len(svcs.Items) > 0 && len(svcs.Items[0].Spec.Ports) > 0 {
+		target, fromService = svcs.Items[0].Spec.Ports[0].TargetPort, true
 	}
 	if target.Type == intstr.Int && target.IntVal > 0 {
 		return int(target.IntVal), nil
 	}
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
-			if p.Name == target.StrVal || target.StrVal == "" {
+			if p.Name == target.StrVal {
 				return int(p.ContainerPort), nil
 			}
 		}
 	}
-	if len(pod.Spec.Containers) > 0 && len(pod.Spec.Containers[0].Ports) > 0 {
+	if !fromService && len(pod.Spec.Containers) > 0 && len(pod.Spec.Containers[0].Ports) > 0 {
 		return int(pod.Spec.Containers[0].Ports[0].ContainerPort), nil
 	}
-	return 0, fmt.Errorf("pod %s exposes no port named %q for Dagit", pod.Name, target.StrVal)
+	return 0, fmt.Errorf("pod %s has no port named %q, the Dagit Service's targetPort", pod.Name, target.StrVal)
 }
 
 // ServerInfo is Dagit's /server_info answer.

@@ -249,11 +249,11 @@ func (k *kubeClient) createFixture(ctx context.Context, o fixtureObject) error {
 	return fmt.Errorf("fixture %s: unknown kind %q", o.Name, o.Kind)
 }
 
-// deleteFixture deletes one object if it exists and is a fixture. Objects
-// the watch package created for the hot-reload source carry the watch's
-// labels, not ours; allowWatched also accepts those when the name has the
-// fixture prefix (the suite chose the name, so it is the suite's object).
-func (k *kubeClient) deleteFixture(ctx context.Context, kind, name string, allowWatched bool) error {
+// deleteFixture deletes one object if it exists and is a fixture; an
+// object of that name without the fixture label is a user's and is left
+// alone (a FixtureConflictError). The delete is conditional on the UID that
+// was checked, so an object recreated in between is not hit either.
+func (k *kubeClient) deleteFixture(ctx context.Context, kind, name string) error {
 	var meta metav1.ObjectMeta
 	var del func() error
 	switch kind {
@@ -284,7 +284,7 @@ func (k *kubeClient) deleteFixture(ctx context.Context, kind, name string, allow
 	default:
 		return fmt.Errorf("fixture %s: unknown kind %q", name, kind)
 	}
-	if !isFixture(meta) && !(allowWatched && len(name) > len(FixturePrefix) && name[:len(FixturePrefix)] == FixturePrefix) {
+	if !isFixture(meta) {
 		return &FixtureConflictError{Kind: kind, Namespace: k.namespace, Name: name}
 	}
 	if err := del(); err != nil && !apierrors.IsNotFound(err) {
@@ -297,7 +297,7 @@ func (k *kubeClient) deleteFixture(ctx context.Context, kind, name string, allow
 func (k *kubeClient) deleteFixtures(ctx context.Context, objs []fixtureObject) error {
 	var errs []error
 	for _, o := range objs {
-		if err := k.deleteFixture(ctx, o.Kind, o.Name, false); err != nil {
+		if err := k.deleteFixture(ctx, o.Kind, o.Name); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s %s: %w", o.Kind, o.Name, err))
 		}
 	}

@@ -389,6 +389,8 @@ func (g *GraphQL) WaitLocation(ctx context.Context, name string, p Poll) (Locati
 	for {
 		st, err := g.Location(ctx, name)
 		switch {
+		case ctx.Err() != nil:
+			// The deadline cut the request short: report below.
 		case err == nil:
 			last, lastErr = st, nil
 			if st.Ready() {
@@ -624,6 +626,8 @@ func (g *GraphQL) WaitRun(ctx context.Context, runID string, p Poll, onPoll func
 	for {
 		r, err := g.Run(ctx, runID)
 		switch {
+		case ctx.Err() != nil:
+			// The deadline cut the request short: report below.
 		case err == nil:
 			last, lastErr = r, nil
 			if onPoll != nil {
