@@ -300,6 +300,7 @@ func (w *waiter) observe(ctx context.Context) ([]WorkloadStatus, error) {
 	for i := range dss {
 		out = append(out, WorkloadProgress(&dss[i], rss, pl.Items, now))
 	}
+	w.checkMounts(ctx, out, pl.Items, now)
 	sort.SliceStable(out, func(a, b int) bool {
 		if out[a].Name != out[b].Name {
 			return out[a].Name < out[b].Name
@@ -307,6 +308,42 @@ func (w *waiter) observe(ctx context.Context) ([]WorkloadStatus, error) {
 		return out[a].Kind < out[b].Kind
 	})
 	return out, nil
+}
+
+// checkMounts applies MountFailure to the current pods of workloads that
+// have not failed otherwise. Events are listed only when some pod could be
+// stuck on a mount, and a failure to list them is ignored: the timeout
+// report still shows the pod's state.
+func (w *waiter) checkMounts(ctx context.Context, statuses []WorkloadStatus, pods []corev1.Pod, now time.Time) {
+	byName := make(map[string]*corev1.Pod, len(pods))
+	for i := range pods {
+		byName[pods[i].Name] = &pods[i]
+	}
+	var events []corev1.Event
+	listed := false
+	for i := range statuses {
+		s := &statuses[i]
+		if s.Failure != nil || s.Done || !s.observed {
+			continue
+		}
+		for _, ps := range s.Pods {
+			p := byName[ps.Name]
+			if p == nil || !ps.Current || !mountCandidate(p, now) {
+				continue
+			}
+			if !listed {
+				l, err := w.client.CoreV1().Events(w.namespace).List(ctx, metav1.ListOptions{})
+				if err != nil {
+					return
+				}
+				events, listed = l.Items, true
+			}
+			if st, ok := MountFailure(p, events, now); ok {
+				s.setPodFailure(PodStatus{Name: ps.Name, Current: true, State: st})
+				break
+			}
+		}
+	}
 }
 
 // classifyAPIError: a missing target or missing permissions will not heal

@@ -42,6 +42,26 @@ type WorkloadStatus struct {
 	// Failure is set when the workload cannot become ready without a change.
 	// Events and Logs are left empty: filling them needs the API.
 	Failure *FailureError
+
+	// observed: the controller has seen the latest spec, so pod failures
+	// are about it (see finish).
+	observed bool
+}
+
+// setPodFailure makes a failed pod the workload's failure.
+func (s *WorkloadStatus) setPodFailure(ps PodStatus) {
+	st := ps.State
+	s.Failure = &FailureError{
+		Kind: st.Kind, WorkloadKind: s.Kind, Namespace: s.Namespace, Name: s.Name,
+		Pod: ps.Name, Container: st.Container, InitContainer: st.InitContainer,
+		Reason: st.Reason, Message: st.Message, Hint: st.Hint,
+		logSource: st.Logs,
+	}
+	if !ps.Current {
+		s.Failure.Hint += fmt.Sprintf("; a %s does not replace a pod that is not Ready during a rollout, so delete pod %s once the cause is fixed", s.Kind, ps.Name)
+	}
+	s.Done = false
+	s.State, s.Waiting = st.Short(), "pod "+ps.Name+" "+st.Short()
 }
 
 // PodStatus is one pod of a workload.
@@ -287,19 +307,10 @@ func (p *progress) finish() WorkloadStatus {
 	// describe the previous one: right after a patch that fixes a crash loop
 	// the crashing pods are still there and must not fail the new rollout.
 	observed := p.generation == ""
+	s.observed = observed
 	switch {
 	case observed && failed != nil:
-		st := failed.State
-		s.Failure = &FailureError{
-			Kind: st.Kind, WorkloadKind: s.Kind, Namespace: s.Namespace, Name: s.Name,
-			Pod: failed.Name, Container: st.Container, InitContainer: st.InitContainer,
-			Reason: st.Reason, Message: st.Message, Hint: st.Hint,
-			logSource: st.Logs,
-		}
-		if !failed.Current {
-			s.Failure.Hint += fmt.Sprintf("; a %s does not replace a pod that is not Ready during a rollout, so delete pod %s once the cause is fixed", s.Kind, failed.Name)
-		}
-		s.State, s.Waiting = st.Short(), "pod "+failed.Name+" "+st.Short()
+		s.setPodFailure(*failed)
 	case observed && p.rollout != nil:
 		f := p.rollout
 		f.WorkloadKind, f.Namespace, f.Name = s.Kind, s.Namespace, s.Name

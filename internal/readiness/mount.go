@@ -1,0 +1,78 @@
+package readiness
+
+import (
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// KindMount is a pod whose volume names a ConfigMap or Secret that does not
+// exist. The pod status only says ContainerCreating (or PodInitializing) for
+// ever; the cause is in FailedMount events, so this rule needs events and is
+// separate from ClassifyPod.
+const KindMount FailureKind = "FailedMount"
+
+// MountGrace is how long after scheduling a missing volume source is
+// tolerated: the kubelet retries mounts, so an object created a moment after
+// the pod (by a later Helm resource, or by dagster-dev's watch) still works.
+const MountGrace = 30 * time.Second
+
+// mountCandidate: volumes are set up before any container starts, so only a
+// pod whose containers have all never run, scheduled for longer than the
+// grace period, can be stuck on a mount.
+func mountCandidate(pod *corev1.Pod, now time.Time) bool {
+	if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodPending && pod.Status.Phase != "" {
+		return false
+	}
+	c := podCondition(pod, corev1.PodScheduled)
+	if c == nil || c.Status != corev1.ConditionTrue || now.Sub(c.LastTransitionTime.Time) < MountGrace {
+		return false
+	}
+	for _, sts := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, st := range sts {
+			if st.State.Running != nil || st.State.Terminated != nil || st.LastTerminationState.Terminated != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// MountFailure reports a pod stuck because a volume's ConfigMap or Secret is
+// missing, judged from the namespace's events (any order, any objects).
+func MountFailure(pod *corev1.Pod, events []corev1.Event, now time.Time) (PodState, bool) {
+	if !mountCandidate(pod, now) {
+		return PodState{}, false
+	}
+	scheduled := podCondition(pod, corev1.PodScheduled).LastTransitionTime.Time
+	var found *corev1.Event
+	for i := range events {
+		ev := &events[i]
+		o := ev.InvolvedObject
+		// StatefulSet pods reuse names, so an event of an earlier pod with
+		// the same name must not count: match the UID when the event has one,
+		// and ignore events from before this pod was scheduled.
+		if o.Kind != "Pod" || o.Name != pod.Name || o.UID != "" && o.UID != pod.UID || ev.Reason != "FailedMount" {
+			continue
+		}
+		if eventTime(ev).Before(scheduled) || !missingObjectRE.MatchString(ev.Message) {
+			continue
+		}
+		if found == nil || eventTime(ev).After(eventTime(found)) {
+			found = ev
+		}
+	}
+	if found == nil {
+		return PodState{}, false
+	}
+	ref, _ := ParseMissingRef(found.Message)
+	return PodState{
+		Phase:   PhaseFailed,
+		Kind:    KindMount,
+		Reason:  "FailedMount",
+		Message: found.Message,
+		Hint: fmt.Sprintf("create %s %s in namespace %s, or remove the volume that mounts it from the chart values",
+			ref.Kind, ref.Name, pod.Namespace),
+	}, true
+}
