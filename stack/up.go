@@ -28,6 +28,13 @@ const ManagedByLabel = "app.kubernetes.io/managed-by"
 // ManagedByValue is ManagedByLabel's value.
 const ManagedByValue = "dagster-dev"
 
+// InputError is a problem with the user's files (values rejected by the
+// chart schema, a bad source file), found before anything was changed.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
 // Up creates or converges an environment: cluster, images, sources, chart,
 // readiness. Re-running it with nothing changed changes nothing.
 type Up struct {
@@ -48,7 +55,7 @@ type UpResult struct {
 	// Recovered describes a release an interrupted run left pending that
 	// this run repaired ("" if none).
 	Recovered string
-	Duration       time.Duration
+	Duration  time.Duration
 }
 
 // Run performs Up.
@@ -63,7 +70,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	vals, err := u.checkInputs()
 	if err != nil {
 		step.Fail("")
-		return nil, err
+		return nil, &InputError{Err: err}
 	}
 	step.Done(fmt.Sprintf("%d values files, %d sources", len(cfg.ValuesFiles), len(cfg.Watch.Sources)))
 

@@ -7,10 +7,12 @@ import (
 	"io"
 
 	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/e2e"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
+	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/stack"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
@@ -40,6 +42,33 @@ workload is Ready. Re-running up with nothing changed changes nothing.`,
 			}
 			fmt.Fprintln(c.App.Writer, res.Summary())
 			return nil
+		},
+	}
+}
+
+func valuesCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "values",
+		Usage: "print the chart values up installs (values files, inline values, watch env and sources, merged)",
+		Flags: []cli.Flag{configFlag, contextFlag},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfig(c)
+			if err != nil {
+				return err
+			}
+			vals, err := values.For(cfg)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			if _, err := chart.Render(cfg.Release, cfg.Namespace, vals); err != nil {
+				return withCode(exitUsage, err)
+			}
+			enc := yaml.NewEncoder(c.App.Writer)
+			enc.SetIndent(2)
+			if err := enc.Encode(vals); err != nil {
+				return err
+			}
+			return enc.Close()
 		},
 	}
 }

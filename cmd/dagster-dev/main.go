@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/stack"
 )
 
 // Exit codes, documented in the README and in `dagster-dev --help`.
@@ -73,12 +74,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 func exitCode(err error) int {
 	var ee *exitError
 	var ce config.Errors
+	var ie *stack.InputError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &ie):
 		return exitUsage
 	case isUsageError(err):
 		return exitUsage
@@ -174,6 +176,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			upCommand(),
 			downCommand(),
 			statusCommand(),
+			valuesCommand(),
 			watchCommand(),
 			testCommand(),
 			versionCommand(),

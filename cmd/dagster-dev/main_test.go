@@ -18,7 +18,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestHelpForEveryCommand(t *testing.T) {
-	for _, cmd := range []string{"init", "up", "down", "status", "watch", "test", "version"} {
+	for _, cmd := range []string{"init", "up", "down", "status", "values", "watch", "test", "version"} {
 		code, out, _ := runCLI(t, cmd, "--help")
 		if code != exitOK || !strings.Contains(out, "dagster-dev "+cmd) {
 			t.Errorf("%s --help: code %d, output %q", cmd, code, out)
@@ -85,5 +85,53 @@ func TestInitWritesALoadableStarterOnce(t *testing.T) {
 	}
 	if code, _, _ = runCLI(t, "init", "--force"); code != exitOK {
 		t.Errorf("init --force: code %d", code)
+	}
+}
+
+func TestValuesPrintsWhatUpInstalls(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "dd.yaml")
+	body := "values:\n  dagit:\n    env:\n      TEAM: data\n"
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "values", "--config", p)
+	if code != exitOK {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	for _, want := range []string{"TEAM: data", "nodePort: 30080", "type: NodePort"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("values output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestValuesRejectedBySchemaExit2(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "dd.yaml")
+	if err := os.WriteFile(p, []byte("values:\n  imagePullPolicy: Sometimes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "values", "--config", p)
+	if code != exitUsage || !strings.Contains(errOut, "imagePullPolicy") {
+		t.Errorf("code %d, stderr %q", code, errOut)
+	}
+}
+
+func TestUpRejectsBadValuesBeforeTouchingAnything(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "dd.yaml")
+	// A cluster name no Docker has: if up got past input checks it would
+	// fail differently (Docker or cluster errors).
+	body := "cluster:\n  name: never-created\nvalues:\n  imagePullPolicy: Sometimes\n"
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "up", "--config", p)
+	if code != exitUsage || !strings.Contains(errOut, "imagePullPolicy") {
+		t.Errorf("code %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(out, "preflight") {
+		t.Errorf("up went on to preflight after bad input:\n%s", out)
 	}
 }
