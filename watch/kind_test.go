@@ -413,7 +413,9 @@ func newKindProject(t testing.TB, k *kindEnv, extra ...config.Source) *kindProje
 func (p *kindProject) start(t testing.TB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, Options{Config: p.cfg, Client: p.env.client, Reporter: p.rec, Identity: "test-" + p.ns}) }()
+	go func() {
+		done <- Run(ctx, Options{Config: p.cfg, Client: p.env.client, Reporter: p.rec, Identity: "test-" + p.ns})
+	}()
 	p.stop = func() error {
 		cancel()
 		select {

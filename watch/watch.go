@@ -1,18 +1,3 @@
-// Package watch implements `dagster-dev watch`: it keeps the env values and
-// the ConfigMap/Secret sources declared in dagster-dev.yaml in sync with
-// the cluster, and restarts exactly the workloads that read what changed.
-//
-//   - ConfigMap/Secret sources are applied with server-side apply; every
-//     Deployment/StatefulSet whose live pod template references a changed
-//     object gets a content-hash annotation (HashAnnotation), which rolls it.
-//   - Env values (dagit.env, job_runner.env) and any other chart value go
-//     through a chart upgrade with internal/values.For, the same values `up`
-//     installs, whose checksum annotations roll the affected workloads.
-//   - Bad input is reported and skipped: the cluster keeps the last good
-//     state, and fixing the file recovers.
-//
-// Entry points: Run (the command, --once included), Sync (one full sync and
-// wait), ApplySources (sources only, for `up` before installing the chart).
 package watch
 
 import (
