@@ -25,6 +25,9 @@ type Steps struct {
 	// quietFor is how long a plain-output step stays silent before it
 	// repeats its latest detail, so CI logs show liveness without flooding.
 	quietFor time.Duration
+	// changedEvery is the least time between two plain lines for a changed
+	// detail: details carry running seconds, so every update differs.
+	changedEvery time.Duration
 }
 
 // New writes to w; the spinner is used only when w is a terminal and CI is
@@ -38,7 +41,7 @@ func New(w io.Writer) *Steps {
 }
 
 func newSteps(w io.Writer, tty bool, now func() time.Time) *Steps {
-	return &Steps{out: w, tty: tty, start: now(), now: now, quietFor: 15 * time.Second}
+	return &Steps{out: w, tty: tty, start: now(), now: now, quietFor: 30 * time.Second, changedEvery: 10 * time.Second}
 }
 
 // Elapsed is the time since the step list started.
@@ -95,7 +98,7 @@ func (st *Step) Update(format string, args ...any) {
 		return
 	}
 	now := s.now()
-	if (st.detail != st.printed && now.Sub(st.lastLine) >= time.Second) || now.Sub(st.lastLine) >= s.quietFor {
+	if (st.detail != st.printed && now.Sub(st.lastLine) >= s.changedEvery) || now.Sub(st.lastLine) >= s.quietFor {
 		fmt.Fprintf(s.out, "  %s (%s)\n", st.detail, round(now.Sub(st.start)))
 		st.lastLine = now
 		st.printed = st.detail

@@ -46,12 +46,18 @@ func TestPlainOutputRateLimitsDetails(t *testing.T) {
 		c.t = c.t.Add(100 * time.Millisecond)
 		st.Update("same detail")
 	}
-	st.Done("")
-	// 5 s of identical updates every 100 ms: one line when it first changed
-	// after a second, none after (quiet period 15 s).
+	// 5 s of identical updates every 100 ms: none (a changed detail waits
+	// 10 s, an unchanged one the 30 s quiet period)...
+	if n := strings.Count(buf.String(), "same detail"); n != 0 {
+		t.Errorf("detail printed %d times within 5 s, want 0:\n%s", n, buf.String())
+	}
+	// ...then it shows once the 10 s have passed.
+	c.t = c.t.Add(6 * time.Second)
+	st.Update("same detail")
 	if n := strings.Count(buf.String(), "same detail"); n != 1 {
 		t.Errorf("detail printed %d times, want 1:\n%s", n, buf.String())
 	}
+	st.Done("")
 }
 
 func TestTTYRedrawsOneLine(t *testing.T) {
