@@ -234,7 +234,7 @@ func (s *suite) runProbe(ctx context.Context, t *T, caseName string, keys []stri
 	if err != nil {
 		return probeRun{}, err
 	}
-	id, err := s.gql.LaunchRun(ctx, sel, probeRunConfig(keys), map[string]string{tagCase: caseName, tagToken: s.token})
+	id, err := s.launch(ctx, t, sel, probeRunConfig(keys), map[string]string{tagCase: caseName, tagToken: s.token})
 	if err != nil {
 		return probeRun{}, err
 	}
@@ -261,6 +261,51 @@ func (s *suite) runProbe(ctx context.Context, t *T, caseName string, keys []stri
 		return res, err
 	}
 	return res, fmt.Errorf("run %s of %s finished %s, want %s (Dagit: %s/runs/%s)", id, sel.Job, run.Status, RunSuccess, s.dagitURLForHumans(), id)
+}
+
+// launch launches a run, riding out the moments after a roll of the
+// user-code server: Dagit may still hold the old server's handle (the job
+// "not found", the server "unreachable") although the new one is Ready.
+// Anything else, such as invalid run config, fails at once.
+func (s *suite) launch(ctx context.Context, t *T, sel JobSelector, runConfig map[string]any, tags map[string]string) (string, error) {
+	deadline := time.Now().Add(min(s.timeout(), 2*time.Minute))
+	for {
+		id, err := s.gql.LaunchRun(ctx, sel, runConfig, tags)
+		if err == nil || !retryableLaunch(err) || time.Now().After(deadline) {
+			return id, err
+		}
+		t.Logf("launch refused (%s); waiting for the code location", firstLine(err.Error()))
+		if err := sleep(ctx, 2*s.poll); err != nil {
+			return "", err
+		}
+		if _, err := s.gql.WaitLocation(ctx, sel.Location, Poll{Interval: s.poll, Timeout: time.Until(deadline) + s.poll}); err != nil {
+			return "", err
+		}
+	}
+}
+
+// retryableLaunch recognises the launch failures of a code location that is
+// being reloaded.
+func retryableLaunch(err error) bool {
+	if isTemporary(err) {
+		return true
+	}
+	var le *LaunchError
+	if !errors.As(err, &le) {
+		return false
+	}
+	switch le.Typename {
+	case "PipelineNotFoundError":
+		return true
+	case "PythonError":
+		msg := le.Error()
+		for _, m := range []string{"DagsterUserCodeUnreachableError", "StatusCode.UNAVAILABLE", "Could not reach user code server"} {
+			if strings.Contains(msg, m) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // dagitURLForHumans is the Dagit URL to print in messages.
@@ -932,7 +977,8 @@ func (s *suite) readBroker(ctx context.Context, pod *corev1.Pod) (brokerState, e
 		return st, err
 	}
 	for _, c := range conns {
-		st.peers[c.PeerHost] = true
+		// A dual-stack listener may report an IPv4 peer in its IPv6-mapped form.
+		st.peers[strings.TrimPrefix(c.PeerHost, "::ffff:")] = true
 	}
 	return st, nil
 }

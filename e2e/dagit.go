@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -202,13 +201,17 @@ func waitServerInfo(ctx context.Context, client *http.Client, base func(context.
 				return info, nil
 			}
 		}
-		lastErr = err
+		if ctx.Err() == nil {
+			// An error caused by the deadline itself says nothing new;
+			// keep the one before it.
+			lastErr = err
+		}
 		select {
 		case <-ctx.Done():
 			if parentDone(ctx) {
 				return ServerInfo{}, ctx.Err()
 			}
-			if errors.Is(lastErr, context.DeadlineExceeded) {
+			if lastErr == nil {
 				return ServerInfo{}, fmt.Errorf("Dagit did not answer within %s", p.Timeout)
 			}
 			return ServerInfo{}, fmt.Errorf("Dagit did not answer within %s: %w", p.Timeout, lastErr)

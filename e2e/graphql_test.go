@@ -527,3 +527,23 @@ func TestParseProbe(t *testing.T) {
 		t.Errorf("ParseProbe = %v, want %v", got, want)
 	}
 }
+
+func TestRetryableLaunch(t *testing.T) {
+	tests := map[string]struct {
+		err  error
+		want bool
+	}{
+		"dagit restarting":    {&RequestError{Op: "launchRun", Temporary: true, Err: errors.New("connection refused")}, true},
+		"bad query":           {&RequestError{Op: "launchRun", Err: errors.New("Cannot query field")}, false},
+		"job not found":       {&LaunchError{Typename: "PipelineNotFoundError", Message: "Could not find Pipeline"}, true},
+		"user code reloading": {&LaunchError{Typename: "PythonError", Python: &PythonError{Message: "dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server. gRPC Error code: UNAVAILABLE"}}, true},
+		"other python error":  {&LaunchError{Typename: "PythonError", Python: &PythonError{Message: "DagsterInvariantViolationError: no job_image"}}, false},
+		"invalid config":      {&LaunchError{Typename: "RunConfigValidationInvalid", ConfigErrors: []string{"x"}}, false},
+		"other":               {errors.New("boom"), false},
+	}
+	for name, tc := range tests {
+		if got := retryableLaunch(tc.err); got != tc.want {
+			t.Errorf("%s: retryableLaunch = %v, want %v", name, got, tc.want)
+		}
+	}
+}
