@@ -161,6 +161,8 @@ func TestObjectsPerValues(t *testing.T) {
 			present: []string{"StatefulSet/dagster-postgresql", "Secret/dagster-postgresql"}},
 		{name: "postgres existing secret", values: "postgresql: {existingSecret: pg-creds}",
 			absent: []string{"Secret/dagster-postgresql"}, present: []string{"StatefulSet/dagster-postgresql"}},
+		{name: "rabbitmq existing secret", values: "rabbitmq: {existingSecret: mq-creds}",
+			absent: []string{"Secret/dagster-rabbitmq", "Secret/dagster-rabbitmq-broker"}, present: []string{"StatefulSet/dagster-rabbitmq"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -711,6 +713,37 @@ func TestGeneratedCredentials(t *testing.T) {
 	}
 	if got := secretData(t, m, "dagster-rabbitmq-broker")["DAGSTER_CELERY_BROKER_URL"]; got != "pyamqp://dagster:mq%3Apw%40x@dagster-rabbitmq:5672//" {
 		t.Errorf("broker URL with an explicit password = %q (must be URL-escaped)", got)
+	}
+}
+
+// With existing Secrets for the deployed services, every consumer reads that Secret.
+func TestExistingCredentialSecrets(t *testing.T) {
+	m := render(t, "dagster", values(t, "postgresql: {existingSecret: pg-creds}\nrabbitmq: {existingSecret: mq-creds}"))
+	secretRefs := func(c map[string]any) map[string]string {
+		out := map[string]string{}
+		for _, e := range c["env"].([]any) {
+			ev := e.(map[string]any)
+			if name, ok, _ := unstructured.NestedString(ev, "valueFrom", "secretKeyRef", "name"); ok {
+				out[ev["name"].(string)] = name
+			}
+		}
+		return out
+	}
+	if got := secretRefs(container(t, mustFind(t, m, "StatefulSet", "dagster-postgresql"), "postgresql")); got["POSTGRES_PASSWORD"] != "pg-creds" {
+		t.Errorf("postgres reads its password from %v", got)
+	}
+	if got := secretRefs(container(t, mustFind(t, m, "StatefulSet", "dagster-rabbitmq"), "rabbitmq")); got["RABBITMQ_DEFAULT_PASS"] != "mq-creds" {
+		t.Errorf("rabbitmq reads its password from %v", got)
+	}
+	for _, w := range []struct{ name, container string }{{"dagster-dagit", "dagit"}, {"dagster-celery-workers", "celery-worker"}} {
+		got := secretRefs(container(t, mustFind(t, m, "Deployment", w.name), w.container))
+		if got["DAGSTER_PG_PASSWORD"] != "pg-creds" || got["DAGSTER_CELERY_BROKER_URL"] != "mq-creds" {
+			t.Errorf("%s secret refs = %v", w.name, got)
+		}
+	}
+	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
+	if lc["postgres_password_secret"] != "pg-creds" || strList(lc["env_secrets"])[0] != "mq-creds" {
+		t.Errorf("launcher secrets = %v / %v", lc["postgres_password_secret"], lc["env_secrets"])
 	}
 }
 

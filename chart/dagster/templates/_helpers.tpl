@@ -133,7 +133,9 @@ helpers compute the same names from the parent's view of the subchart values.
 
 {{/* The Secret holding key DAGSTER_CELERY_BROKER_URL. */}}
 {{- define "dagster.broker.secretName" -}}
-{{- if .Values.rabbitmq.enabled -}}
+{{- if and .Values.rabbitmq.enabled .Values.rabbitmq.existingSecret -}}
+{{- .Values.rabbitmq.existingSecret -}}
+{{- else if .Values.rabbitmq.enabled -}}
 {{- printf "%s-broker" (default (printf "%s-rabbitmq" .Release.Name) .Values.rabbitmq.fullnameOverride | trunc 63 | trimSuffix "-") -}}
 {{- else if .Values.rabbitmq.brokerUrlSecret -}}
 {{- .Values.rabbitmq.brokerUrlSecret -}}

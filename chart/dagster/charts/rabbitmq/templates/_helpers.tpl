@@ -15,3 +15,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/version: {{ .Values.image.tag | toString | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
+
+{{/* The Secret with rabbitmq-password (server) and DAGSTER_CELERY_BROKER_URL (clients). */}}
+{{- define "rabbitmq.secretName" -}}
+{{- .Values.existingSecret | default (include "rabbitmq.fullname" .) -}}
+{{- end -}}
