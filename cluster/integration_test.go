@@ -28,6 +28,7 @@ import (
 	"github.com/docker/docker/client"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -182,8 +183,10 @@ func TestIntegrationLifecycle(t *testing.T) {
 	})
 
 	// --- images ---
-	t.Run("load images", func(t *testing.T) {
-		testLoadImages(t, p, dc)
+	t.Run("load images", func(st *testing.T) {
+		// Images are removed when the whole test ends: the restart case
+		// below checks that they survive a node restart.
+		testLoadImages(st, t, p, dc)
 	})
 
 	// --- stopped node ---
@@ -230,11 +233,11 @@ func TestIntegrationLifecycle(t *testing.T) {
 
 // testLoadImages builds tiny images with the Engine API (no registry, no
 // Dockerfile) and checks loaded / skipped / retagged / reloaded-after-rebuild.
-func testLoadImages(t *testing.T, p *Provider, dc *client.Client) {
+func testLoadImages(t, cleanup *testing.T, p *Provider, dc *client.Client) {
 	ctx := context.Background()
 	v1, v2 := itImage+":v1", itImage+":v2"
 	importImage(t, dc, v1, "one")
-	t.Cleanup(func() {
+	cleanup.Cleanup(func() {
 		for _, ref := range []string{v1, v2} {
 			_, _ = dc.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true})
 		}
@@ -394,8 +397,11 @@ func checkHostPortPath(t *testing.T, kubeconfig, kubeContext string, hostPort in
 			Name: "https", Port: 443, TargetPort: intstr.FromInt32(6443), NodePort: itNodePort, Protocol: corev1.ProtocolTCP,
 		}}},
 	}
-	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("create service: %v", err)
+	// Created once; after a node restart the objects are still there.
+	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		if _, getErr := cs.CoreV1().Services("default").Get(ctx, svcName, metav1.GetOptions{}); getErr != nil {
+			t.Fatalf("create service: %v", err)
+		}
 	}
 	eps := &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: svcName, Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: svcName}},
@@ -403,7 +409,7 @@ func checkHostPortPath(t *testing.T, kubeconfig, kubeContext string, hostPort in
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{nodeIP}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To[int32](6443), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}
-	if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(ctx, eps, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
+	if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(ctx, eps, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("create endpointslice: %v", err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort))
