@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +167,21 @@ func TestLogAdapterIndentsOnTheStepList(t *testing.T) {
 	logAdapter{steps}.Warnf("node %s slow", "n1")
 	if got := buf.String(); got != "  warning: node n1 slow\n" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestPreflightInotifyIsAWarning(t *testing.T) {
+	low := &cluster.InotifyLimitError{}
+	port := &cluster.PortInUseError{Port: 3000}
+	warnings, err := preflightErrors(errors.Join(low, port))
+	if len(warnings) != 1 || !errors.Is(err, port) || errors.Is(err, low) {
+		t.Errorf("warnings %v, err %v", warnings, err)
+	}
+	warnings, err = preflightErrors(errors.Join(low))
+	if len(warnings) != 1 || err != nil {
+		t.Errorf("inotify alone must not stop up: warnings %v, err %v", warnings, err)
+	}
+	if w, err := preflightErrors(nil); w != nil || err != nil {
+		t.Error("nil in, nil out")
 	}
 }

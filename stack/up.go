@@ -193,11 +193,19 @@ func (u *Up) ensureKind(ctx context.Context) (bool, error) {
 		step.Fail("")
 		return false, err
 	}
-	if err := p.Preflight(ctx, spec, st.Exists); err != nil {
+	warnings, err := preflightErrors(p.Preflight(ctx, spec, st.Exists))
+	if err != nil {
 		step.Fail("")
 		return false, err
 	}
-	step.Done("docker, port, inotify ok")
+	if len(warnings) > 0 {
+		step.Done("docker and port ok")
+		for _, w := range warnings {
+			out.Printf("  warning: %v", w)
+		}
+	} else {
+		step.Done("docker, port and inotify limits ok")
+	}
 
 	step = out.Start("cluster " + spec.Name)
 	ens, err := p.Ensure(ctx, spec, KubeconfigPath(cfg))
@@ -229,6 +237,32 @@ func (u *Up) ensureKind(ctx context.Context) (bool, error) {
 	}
 	step.Done(loadNote(loads))
 	return ens.Created, nil
+}
+
+// preflightErrors splits preflight's findings: low inotify limits are a
+// warning (a single dev cluster runs with distribution defaults; kind's
+// known-issues page ties the limits to many pods or clusters), everything
+// else stops up before it changes anything.
+func preflightErrors(err error) (warnings []error, fatal error) {
+	if err == nil {
+		return nil, nil
+	}
+	var all []error
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		all = joined.Unwrap()
+	} else {
+		all = []error{err}
+	}
+	var hard []error
+	for _, e := range all {
+		var low *cluster.InotifyLimitError
+		if errors.As(e, &low) {
+			warnings = append(warnings, e)
+			continue
+		}
+		hard = append(hard, e)
+	}
+	return warnings, errors.Join(hard...)
 }
 
 // ClusterSpec is the kind cluster a config asks for.
