@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -344,6 +345,7 @@ func (e *engine) watch(ctx context.Context) error {
 	var retry batch
 	var b backoff
 	var retryC <-chan time.Time
+	settled := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -368,6 +370,14 @@ func (e *engine) watch(ctx context.Context) error {
 		case err == nil:
 			retry, retryC = batch{}, nil
 			b.reset()
+			if !settled {
+				// Start-up (Helm and API scheme registration, the first
+				// lists) leaves garbage the scavenger would return to the
+				// OS only over minutes; watch then idles for hours, so hand
+				// it back once now.
+				debug.FreeOSMemory()
+				settled = true
+			}
 		case Transient(err):
 			retry = cur
 			d := b.step()
