@@ -332,6 +332,9 @@ celery: {configSource: {task_default_priority: 7}}
 		if pw := nested(t, db, "password", "env"); pw != "DAGSTER_PG_PASSWORD" {
 			t.Errorf("%s password = %v, want {env: DAGSTER_PG_PASSWORD}", key, db["password"])
 		}
+		if db["scheme"] != "postgresql+psycopg2" {
+			t.Errorf("%s scheme = %v; dagster-postgres ships psycopg2, name it", key, db["scheme"])
+		}
 		if nested(t, db, "params", "sslmode") != "disable" {
 			t.Errorf("%s params = %v", key, db["params"])
 		}
@@ -1037,6 +1040,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"celery: {replicaCount: -1}", "celery.replicaCount"},
 		{"postgresql: {image: {tag: ''}}", "postgresql.image.tag"},
 		{"postgresql: {persistence: {size: lots}}", "postgresql.persistence.size"},
+		{"postgresql: {postgresqlScheme: 'mysql'}", "postgresql.postgresqlScheme"},
 		{"rabbitmq: {enabled: maybe}", "rabbitmq.enabled"},
 		{"userCode: {port: 0}", "userCode.port"},
 		{"dagster_home: relative/path", "dagster_home"},

@@ -11,6 +11,7 @@ postgres_db:
   hostname: {{ include "dagster.postgresql.host" . | quote }}
   db_name: {{ .Values.postgresql.postgresqlDatabase | quote }}
   port: {{ .Values.postgresql.service.port }}
+  scheme: {{ .Values.postgresql.postgresqlScheme | quote }}
   {{- with .Values.postgresql.postgresqlParams }}
   params:
     {{- toYaml . | nindent 4 }}
