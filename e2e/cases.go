@@ -1034,6 +1034,14 @@ func (s *suite) caseBroker(ctx context.Context, t *T) error {
 	// turn Ready; poll briefly before judging.
 	deadline := time.Now().Add(min(s.timeout(), 2*time.Minute))
 	for {
+		// A crash-looping worker or broker will not connect by waiting.
+		if ws, err := s.kube.releaseWorkloads(ctx); err == nil {
+			for _, w := range ws {
+				if (w.ID() == worker.ID() || w.ID() == rmq.ID()) && w.status.Failure != nil {
+					return w.status.Failure
+				}
+			}
+		}
 		var problems []string
 		workers, err := s.kube.readyPods(ctx, worker.selector)
 		if err != nil {

@@ -34,6 +34,8 @@ func (s *suite) diagnose(ctx context.Context) string {
 		fmt.Fprintf(&b, "could not list pods: %v\n", err)
 	} else {
 		shown := 0
+		// Replicas failing the same way print the same log: show it once.
+		seenLogs := map[string]string{}
 		for _, p := range unhealthyPods(pods.Items, s.cfg.Release, now) {
 			if shown == diagMaxPods {
 				b.WriteString("(more unhealthy pods not shown)\n")
@@ -57,9 +59,15 @@ func (s *suite) diagnose(ctx context.Context) string {
 				continue // the container never ran: there is no log
 			}
 			logs, err := s.kube.podLogs(ctx, p.Name, container, diagLogLines, st.Logs == readiness.LogsPrevious)
-			if err == nil && strings.TrimSpace(logs) != "" {
-				fmt.Fprintf(&b, "  last log lines of %s:\n%s\n", container, indent(strings.TrimRight(logs, "\n"), "    "))
+			if err != nil || strings.TrimSpace(logs) == "" {
+				continue
 			}
+			if first, ok := seenLogs[logs]; ok {
+				fmt.Fprintf(&b, "  last log lines of %s: the same as pod %s's\n", container, first)
+				continue
+			}
+			seenLogs[logs] = p.Name
+			fmt.Fprintf(&b, "  last log lines of %s:\n%s\n", container, indent(strings.TrimRight(logs, "\n"), "    "))
 		}
 	}
 	events, err := s.kube.client.CoreV1().Events(s.cfg.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "type=Warning"})
