@@ -49,14 +49,23 @@ skel() {
   echo 'hosts: files dns' > "$d/etc/nsswitch.conf"
 }
 
-# add_busybox SRC DIR: static busybox from SRC (a Debian rootfs with
-# busybox-static) with a link per applet under /bin.
+# add_busybox SRC DIR: busybox from SRC (a Debian rootfs with the busybox
+# package) with a link per applet under /bin, plus the C library it links.
+# The dynamic build resolves names through glibc (search domains, ndots) like
+# real workloads do. Note: busybox 1.35's `wget -T` segfaults; use
+# `timeout N wget` instead.
 add_busybox() {
-  local src=$1 d=$2 a
+  local src=$1 d=$2 a l
   install -m 0755 "$src/usr/bin/busybox" "$d/bin/busybox"
-  for a in $("$d/bin/busybox" --list); do
+  mkdir -p "$d/lib/x86_64-linux-gnu" "$d/lib64"
+  for l in libc.so.6 libresolv.so.2; do
+    [ -e "$d/lib/x86_64-linux-gnu/$l" ] || cp -L "$src/usr/lib/x86_64-linux-gnu/$l" "$d/lib/x86_64-linux-gnu/$l"
+  done
+  [ -e "$d/lib64/ld-linux-x86-64.so.2" ] || cp -L "$src/usr/lib64/ld-linux-x86-64.so.2" "$d/lib64/"
+  for a in $(chroot "$d" /bin/busybox --list); do
     [ -e "$d/bin/$a" ] || [ -L "$d/bin/$a" ] || ln -s busybox "$d/bin/$a"
   done
+  chroot "$d" /bin/wget --help >/dev/null 2>&1 || [ $? -eq 1 ] || die "busybox does not run in $d (missing library?)"
 }
 
 # image_conf DIR LINE...: the Dockerfile instructions of a component image.

@@ -81,7 +81,7 @@ func (h *Harness) RabbitMQImage(ctx context.Context) error {
 	return h.ensureImage(ctx, h.rootfsImage("rabbitmq", RabbitMQImage, rabbitmqRootfs, nil, nil))
 }
 
-// BusyboxImage builds a tiny image from the node rootfs' busybox-static.
+// BusyboxImage builds a tiny image from the node rootfs' busybox.
 func (h *Harness) BusyboxImage(ctx context.Context) error {
 	return h.ensureImage(ctx, h.rootfsImage("busybox", BusyboxImage, nodeRootfs, nil, nil))
 }

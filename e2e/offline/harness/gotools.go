@@ -311,7 +311,9 @@ func (h *Harness) localGoKey(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	src := filepath.Join(h.opt.RepoRoot, "e2e", "offline", "cmd", name)
-	return NewKey("local-go").Str("name", name).Str("go", gv).Files("src", os.DirFS(src), ".").Sum()
+	// tests do not go into the binary
+	notTest := func(p string) bool { return !strings.HasSuffix(p, "_test.go") }
+	return NewKey("local-go").Str("name", name).Str("go", gv).FilesMatching("src", os.DirFS(src), ".", notTest).Sum()
 }
 
 // localGoBinary builds a small program of this repository

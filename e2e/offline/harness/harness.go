@@ -45,7 +45,7 @@ const (
 	PostgresImage = "dagster-dev.local/postgres:15"
 	RabbitMQImage = "dagster-dev.local/rabbitmq:3"
 	// BusyboxImage is a few-MB image for tests that need "some image" to
-	// side-load and run (Debian's busybox-static).
+	// side-load and run (Debian's busybox).
 	BusyboxImage = "dagster-dev.local/busybox:1.35"
 )
 

@@ -431,3 +431,10 @@ func TestNodeImageRefsMatchKubeadmShape(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitChanges(t *testing.T) {
+	imp, rest := splitChanges([]string{"ENV a=b", "STOPSIGNAL SIGRTMIN+3", `ENTRYPOINT ["/x"]`, "LABEL k=v", "HEALTHCHECK NONE"})
+	if strings.Join(imp, "|") != `ENV a=b|ENTRYPOINT ["/x"]|LABEL k=v` || strings.Join(rest, "|") != "STOPSIGNAL SIGRTMIN+3|HEALTHCHECK NONE" {
+		t.Fatalf("imp %q rest %q", imp, rest)
+	}
+}

@@ -163,15 +163,50 @@ func readImageConf(path string) ([]string, error) {
 	return out, sc.Err()
 }
 
+// importChanges are the instructions `docker import --change` accepts
+// (Docker 20.10); others (STOPSIGNAL, HEALTHCHECK) are applied by a
+// metadata-only legacy build on top (no container runs, no layer added).
+var importChanges = map[string]bool{"CMD": true, "ENTRYPOINT": true, "ENV": true, "EXPOSE": true,
+	"LABEL": true, "ONBUILD": true, "USER": true, "VOLUME": true, "WORKDIR": true}
+
+// splitChanges separates instructions docker import accepts from the rest.
+func splitChanges(changes []string) (imp, rest []string) {
+	for _, c := range changes {
+		instr, _, _ := strings.Cut(strings.TrimSpace(c), " ")
+		if importChanges[strings.ToUpper(instr)] {
+			imp = append(imp, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	return imp, rest
+}
+
 // dockerImport turns a directory into a single-layer image.
 func dockerImport(ctx context.Context, s *Step, root, ref string, changes []string) error {
+	imp, rest := splitChanges(changes)
 	args := []string{"-c", `set -euo pipefail; root=$1; ref=$2; shift 2
 tar --numeric-owner -C "$root" -c . | docker import "$@" - "$ref"`, "docker-import", root, ref}
-	for _, c := range changes {
+	for _, c := range imp {
 		args = append(args, "--change", c)
 	}
 	if err := s.Run(Cmd(ctx, "bash", args...)); err != nil {
 		return withHint(err, "docker import of %s failed", ref)
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	id := imageID(ctx, ref)
+	if id == "" {
+		return fmt.Errorf("docker import did not leave %s", ref)
+	}
+	df := "FROM " + id + "\n" + strings.Join(rest, "\n") + "\n"
+	b := Cmd(ctx, "docker", "build", "-q", "-t", ref, "-")
+	b.Stdin = strings.NewReader(df)
+	b.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	s.Logf("Dockerfile:\n%s", df)
+	if err := s.Run(b); err != nil {
+		return withHint(err, "applying %v to %s failed", rest, ref)
 	}
 	return nil
 }

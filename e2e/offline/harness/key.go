@@ -50,6 +50,11 @@ func (k *Key) Strs(name string, values []string) *Key {
 // path, executable bit and content. Walk order is lexical, so the key does not
 // depend on directory listing order.
 func (k *Key) Files(name string, fsys fs.FS, dir string) *Key {
+	return k.FilesMatching(name, fsys, dir, nil)
+}
+
+// FilesMatching is Files limited to the paths keep accepts (nil: all).
+func (k *Key) FilesMatching(name string, fsys fs.FS, dir string, keep func(path string) bool) *Key {
 	if k.err != nil {
 		return k
 	}
@@ -58,7 +63,7 @@ func (k *Key) Files(name string, fsys fs.FS, dir string) *Key {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() {
+		if !d.IsDir() && (keep == nil || keep(p)) {
 			paths = append(paths, p)
 		}
 		return nil

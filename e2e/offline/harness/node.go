@@ -19,11 +19,11 @@ const (
 
 // nodeRootfs is kind's base package list, from Debian: containerd, runc and
 // the CNI plugins included; nfs/iscsi (storage e2e tests) and fuse-overlayfs
-// (rootless) left out; busybox-static for the small component images.
+// (rootless) left out; busybox for the small component images.
 var nodeRootfs = rootfsSpec{name: "node", include: []string{
 	"systemd", "systemd-sysv", "dbus", "conntrack", "iptables", "nftables", "iproute2", "ethtool",
 	"util-linux", "mount", "kmod", "libseccomp2", "pigz", "e2fsprogs", "bash", "ca-certificates",
-	"curl", "jq", "procps", "socat", "containerd", "runc", "containernetworking-plugins", "busybox-static",
+	"curl", "jq", "procps", "socat", "containerd", "runc", "containernetworking-plugins", "busybox",
 }}
 
 // controlPlaneImages are the refs kubeadm's `config images list` must print.

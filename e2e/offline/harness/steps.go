@@ -111,7 +111,7 @@ func (r *Runner) Do(name string, fn func(s *Step) (Status, error)) error {
 	status, err := fn(s)
 	d := now().Sub(start)
 	if err != nil {
-		fmt.Fprintf(r.Out, "FAIL %-44s %8s\n", name, FormatDuration(d))
+		fmt.Fprintf(r.Out, "FAIL %-48s %8s\n", name, FormatDuration(d))
 		fmt.Fprintf(f, "# FAILED after %s: %v\n", FormatDuration(d), err)
 		se := &StepError{Step: name, Err: err, Log: logPath}
 		var h *hinted
@@ -121,7 +121,7 @@ func (r *Runner) Do(name string, fn func(s *Step) (Status, error)) error {
 		return se
 	}
 	fmt.Fprintf(f, "# %s after %s\n", status, FormatDuration(d))
-	fmt.Fprintf(r.Out, "ok   %-44s %8s  %s\n", name, FormatDuration(d), status)
+	fmt.Fprintf(r.Out, "ok   %-48s %8s  %s\n", name, FormatDuration(d), status)
 	return nil
 }
 

@@ -8,7 +8,7 @@ import (
 
 func TestParseArgs(t *testing.T) {
 	for _, tc := range []struct {
-		args                  []string
+		args                 []string
 		cmd, bundle, process string
 	}{
 		{[]string{"--root", "/run/x", "--log", "/l", "--log-format", "json", "--systemd-cgroup", "create", "--bundle", "/b", "--pid-file", "/p", "id"}, "create", "/b", ""},
