@@ -316,6 +316,16 @@ func (h *Harness) localGoKey(ctx context.Context, name string) (string, error) {
 	return NewKey("local-go").Str("name", name).Str("go", gv).FilesMatching("src", os.DirFS(src), ".", notTest).Sum()
 }
 
+// localGoBuilt reports whether the cache already holds the current build of
+// e2e/offline/cmd/<name>.
+func (h *Harness) localGoBuilt(ctx context.Context, name string) (bool, error) {
+	key, err := h.localGoKey(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	return complete(h.cachePath("go", name+"-"+key)), nil
+}
+
 // localGoBinary builds a small program of this repository
 // (e2e/offline/cmd/<name>) into the cache, keyed by its source.
 func (h *Harness) localGoBinary(ctx context.Context, s *Step, name string) (string, error) {

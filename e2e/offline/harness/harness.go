@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 )
 
 // Pinned versions. Changing any of them changes the keys of everything built
@@ -63,6 +64,10 @@ type Options struct {
 	// Only limits the images to build (by short name: node, dagster,
 	// postgres, rabbitmq, busybox); empty means all.
 	Only []string
+	// Force rebuilds every selected image even when Docker or the image
+	// archive cache has it (rootfs, Go tools and wheels still come from
+	// their caches when present).
+	Force bool
 }
 
 // DefaultCacheDir is ${XDG_CACHE_HOME:-$HOME/.cache}/dagster-dev/offline.
@@ -106,6 +111,14 @@ func Prepare(ctx context.Context, opt Options) error {
 	if _, err := os.Stat(filepath.Join(opt.RepoRoot, builderDir)); err != nil {
 		return &StepError{Step: "check machine", Err: err, Hint: "run e2e/offline/prepare from a dagster-dev checkout"}
 	}
+	if err := os.MkdirAll(opt.CacheDir, 0o755); err != nil {
+		return &StepError{Step: "check machine", Err: err, Hint: "make the cache directory writable or pass -cache"}
+	}
+	unlock, err := lockCache(opt.CacheDir, opt.Out)
+	if err != nil {
+		return &StepError{Step: "lock cache", Err: err}
+	}
+	defer unlock()
 	h := &Harness{
 		opt:  opt,
 		run:  &Runner{Out: opt.Out, LogDir: filepath.Join(opt.CacheDir, "logs")},
@@ -164,3 +177,20 @@ func (h *Harness) cachePath(parts ...string) string {
 
 // builders is the directory of build scripts (an fs.FS for hashing).
 func (h *Harness) builders() string { return filepath.Join(h.opt.RepoRoot, builderDir) }
+
+// lockCache serialises prepare runs on one cache: two runs would share
+// work directories and race on the same images.
+func lockCache(dir string, out io.Writer) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "prepare.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintf(out, "prepare: another prepare is running on %s; waiting for it\n", dir)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return func() { f.Close() }, nil
+}

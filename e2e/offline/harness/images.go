@@ -57,11 +57,11 @@ func (h *Harness) ensureImage(ctx context.Context, b imageBuild) error {
 	if err != nil {
 		return &StepError{Step: title, Err: fmt.Errorf("computing the input hash: %w", err)}
 	}
-	if ImageKey(ctx, b.ref) == key {
+	if !h.opt.Force && ImageKey(ctx, b.ref) == key {
 		return h.run.Do(title, func(*Step) (Status, error) { return Cached, nil })
 	}
 	archive := h.cachePath("images", b.short+"-"+key+".tar")
-	if _, err := os.Stat(archive); err == nil {
+	if _, err := os.Stat(archive); err == nil && !h.opt.Force {
 		err := h.run.Do(title, func(s *Step) (Status, error) {
 			old := imageID(ctx, b.ref)
 			if err := s.Run(Cmd(ctx, "docker", "load", "-i", archive)); err != nil {

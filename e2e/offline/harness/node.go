@@ -120,14 +120,22 @@ func (h *Harness) NodeImage(ctx context.Context) error {
 			}
 			var local = map[string]string{}
 			if err := h.run.Do("go build pause, runc-wrap", func(s *Step) (Status, error) {
+				status := Cached
 				for _, n := range []string{"pause", "runc-wrap"} {
+					built, err := h.localGoBuilt(ctx, n)
+					if err != nil {
+						return "", err
+					}
+					if !built {
+						status = Built
+					}
 					p, err := h.localGoBinary(ctx, s, n)
 					if err != nil {
 						return "", err
 					}
 					local[n] = p
 				}
-				return Done, nil
+				return status, nil
 			}); err != nil {
 				return nil, err
 			}

@@ -26,6 +26,7 @@ func main() {
 	repo := flag.String("repo", "", "dagster-dev checkout (default: found from the working directory)")
 	cache := flag.String("cache", defCache, "cache directory")
 	only := flag.String("only", "", "comma-separated subset of: tools,node,dagster,postgres,rabbitmq,busybox (default all)")
+	force := flag.Bool("force", false, "rebuild the images even if Docker or the cache has them")
 	flag.Parse()
 
 	if *repo == "" {
@@ -43,7 +44,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	err = harness.Prepare(ctx, harness.Options{RepoRoot: *repo, CacheDir: *cache, Out: os.Stdout, Only: onlyList})
+	err = harness.Prepare(ctx, harness.Options{RepoRoot: *repo, CacheDir: *cache, Out: os.Stdout, Only: onlyList, Force: *force})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "\nprepare: FAILED after %s\n%v\n", harness.FormatDuration(time.Since(start)), err)
 		var se *harness.StepError
