@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -976,16 +977,51 @@ func (s *suite) readBroker(ctx context.Context, pod *corev1.Pod) (brokerState, e
 		return st, err
 	}
 	var conns []struct {
-		PeerHost string `json:"peer_host"`
+		PeerHost json.RawMessage `json:"peer_host"`
 	}
 	if err := parseRabbitJSON(out, &conns); err != nil {
 		return st, err
 	}
 	for _, c := range conns {
-		// A dual-stack listener may report an IPv4 peer in its IPv6-mapped form.
-		st.peers[strings.TrimPrefix(c.PeerHost, "::ffff:")] = true
+		ip, err := parsePeerHost(c.PeerHost)
+		if err != nil {
+			return st, err
+		}
+		st.peers[ip] = true
 	}
 	return st, nil
+}
+
+// parsePeerHost reads rabbitmqctl's peer_host, which its JSON formatter
+// writes as a string or as the Erlang address tuple: 4 octets, or 8 16-bit
+// groups — an IPv4 peer on a dual-stack listener arrives IPv4-mapped, as
+// [0,0,0,0,0,65535,2804,37] for 10.244.0.37. The result is the address as
+// a pod's status.podIP spells it.
+func parsePeerHost(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if ip := net.ParseIP(s); ip != nil {
+			return ip.String(), nil
+		}
+		return s, nil
+	}
+	var parts []int
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", fmt.Errorf("rabbitmqctl peer_host %s: neither a string nor an address tuple", raw)
+	}
+	var ip net.IP
+	switch len(parts) {
+	case 4:
+		ip = net.IPv4(byte(parts[0]), byte(parts[1]), byte(parts[2]), byte(parts[3]))
+	case 8:
+		ip = make(net.IP, net.IPv6len)
+		for i, p := range parts {
+			ip[2*i], ip[2*i+1] = byte(p>>8), byte(p)
+		}
+	default:
+		return "", fmt.Errorf("rabbitmqctl peer_host %s: not an IPv4 or IPv6 address tuple", raw)
+	}
+	return ip.String(), nil
 }
 
 // brokerProblems checks that each queue has at least one consumer per

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -293,5 +294,25 @@ func TestServerInfo(t *testing.T) {
 	_, err = waitServerInfo(context.Background(), wrong.Client(), func(context.Context) (string, error) { return wrong.URL, nil }, Poll{Interval: time.Millisecond, Timeout: 30 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "no dagster_version") {
 		t.Errorf("a non-Dagit JSON answer: err = %v", err)
+	}
+}
+
+func TestParsePeerHost(t *testing.T) {
+	for raw, want := range map[string]string{
+		`[0,0,0,0,0,65535,2804,37]`: "10.244.0.37", // seen on kind: IPv4-mapped on a dual-stack listener
+		`[10,244,0,5]`:              "10.244.0.5",
+		`[64768,0,0,0,0,0,0,1]`:     "fd00::1",
+		`"10.244.0.6"`:              "10.244.0.6",
+		`"::ffff:10.244.0.7"`:       "10.244.0.7",
+	} {
+		got, err := parsePeerHost(json.RawMessage(raw))
+		if err != nil || got != want {
+			t.Errorf("parsePeerHost(%s) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	for _, bad := range []string{`[1,2,3]`, `{"a":1}`} {
+		if _, err := parsePeerHost(json.RawMessage(bad)); err == nil {
+			t.Errorf("parsePeerHost(%s): no error", bad)
+		}
 	}
 }
