@@ -27,7 +27,7 @@ const (
       locationOrLoadError {
         __typename
         ... on RepositoryLocation { name repositories { name jobs { name } } }
-        ... on PythonError { message stack }
+        ... on PythonError { message className stack }
       }
     }
     ... on PythonError { message stack }
@@ -298,6 +298,7 @@ func (g *GraphQL) Location(ctx context.Context, name string) (LocationState, err
 			Location   *struct {
 				Typename     string   `json:"__typename"`
 				Message      string   `json:"message"`
+				ClassName    string   `json:"className"`
 				Stack        []string `json:"stack"`
 				Repositories []struct {
 					Name string `json:"name"`
@@ -325,7 +326,7 @@ func (g *GraphQL) Location(ctx context.Context, name string) (LocationState, err
 		st.Typename = l.Typename
 		switch l.Typename {
 		case "PythonError":
-			st.LoadError = &PythonError{Message: l.Message, Stack: l.Stack}
+			st.LoadError = &PythonError{Message: l.Message, ClassName: l.ClassName, Stack: l.Stack}
 		case "RepositoryLocation":
 			st.Jobs = map[string][]string{}
 			for _, r := range l.Repositories {
@@ -378,9 +379,22 @@ func (p Poll) interval() time.Duration {
 	return p.Interval
 }
 
-// WaitLocation polls until the location is Ready. A location that loaded
-// with an error is reported at once: Dagit does not retry a failed load on
-// its own, so waiting longer would only delay the message.
+// unreachableError is the load error of a location whose gRPC server did
+// not answer. Dagit keeps watching such a location and reloads it when the
+// server answers (its server watcher's reconnect and error-recovery loops),
+// so it heals: the usual case right after Dagit and the user-code server
+// rolled together.
+const unreachableError = "DagsterUserCodeUnreachableError"
+
+// transientLoadError reports whether Dagit will retry the load by itself.
+func transientLoadError(e *PythonError) bool {
+	return e.ClassName == unreachableError || strings.Contains(e.Message, unreachableError)
+}
+
+// WaitLocation polls until the location is Ready. A location that failed to
+// load for a reason Dagit does not retry (an error in the user's code) is
+// reported at once, since waiting would only delay the message; an
+// unreachable server is waited out.
 func (g *GraphQL) WaitLocation(ctx context.Context, name string, p Poll) (LocationState, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
@@ -396,7 +410,7 @@ func (g *GraphQL) WaitLocation(ctx context.Context, name string, p Poll) (Locati
 			if st.Ready() {
 				return st, nil
 			}
-			if st.LoadStatus == LocationLoaded && st.LoadError != nil {
+			if st.LoadStatus == LocationLoaded && st.LoadError != nil && !transientLoadError(st.LoadError) {
 				return st, fmt.Errorf("code location %q failed to load:\n%s", name, st.LoadError.Error())
 			}
 		case isTemporary(err):

@@ -283,8 +283,10 @@ const (
 	locLoading   = `{"workspaceLocationEntryOrError":{"__typename":"WorkspaceLocationEntry","name":"user-code","loadStatus":"LOADING","locationOrLoadError":null}}`
 	locReloading = `{"workspaceLocationEntryOrError":{"__typename":"WorkspaceLocationEntry","name":"user-code","loadStatus":"LOADING","locationOrLoadError":{"__typename":"RepositoryLocation","name":"user-code","repositories":[]}}}`
 	locLoaded    = `{"workspaceLocationEntryOrError":{"__typename":"WorkspaceLocationEntry","name":"user-code","loadStatus":"LOADED","locationOrLoadError":{"__typename":"RepositoryLocation","name":"user-code","repositories":[{"name":"__repository__","jobs":[{"name":"dagster_dev_probe"},{"name":"__ASSET_JOB"}]}]}}}`
-	locError     = `{"workspaceLocationEntryOrError":{"__typename":"WorkspaceLocationEntry","name":"user-code","loadStatus":"LOADED","locationOrLoadError":{"__typename":"PythonError","message":"DagsterUserCodeUnreachableError: Could not reach user code server\n","stack":["  File \"grpc.py\"\n"]}}}`
-	locMissing   = `{"workspaceLocationEntryOrError":null}`
+	locError     = `{"workspaceLocationEntryOrError":{"__typename":"WorkspaceLocationEntry","name":"user-code","loadStatus":"LOADED","locationOrLoadError":{"__typename":"PythonError","message":"dagster._core.errors.DagsterImportError: Encountered ImportError: No module named 'pandas'\n","className":"DagsterImportError","stack":["  File \"repo.py\"\n"]}}}`
+	// Seen on kind when Dagit and the user-code server roll together.
+	locUnreachable = `{"workspaceLocationEntryOrError":{"__typename":"WorkspaceLocationEntry","name":"user-code","loadStatus":"LOADED","locationOrLoadError":{"__typename":"PythonError","message":"dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server. gRPC Error code: UNAVAILABLE\n","className":"DagsterUserCodeUnreachableError","stack":["  File \"grpc.py\"\n"]}}}`
+	locMissing     = `{"workspaceLocationEntryOrError":null}`
 )
 
 func TestWaitLocationWaitsForLoadedRepositoryLocation(t *testing.T) {
@@ -311,8 +313,22 @@ func TestWaitLocationLoadErrorFailsAtOnce(t *testing.T) {
 	f, g := newFakeDagit(t)
 	f.on("DagsterDevLocation", data(locLoading), data(locError))
 	_, err := g.WaitLocation(context.Background(), "user-code", Poll{Interval: time.Millisecond, Timeout: time.Hour})
-	if err == nil || !strings.Contains(err.Error(), "failed to load") || !strings.Contains(err.Error(), "Could not reach user code server") {
+	if err == nil || !strings.Contains(err.Error(), "failed to load") || !strings.Contains(err.Error(), "No module named 'pandas'") || !strings.Contains(err.Error(), `File "repo.py"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestWaitLocationWaitsOutUnreachableServer(t *testing.T) {
+	f, g := newFakeDagit(t)
+	f.on("DagsterDevLocation", data(locUnreachable), data(locUnreachable), data(locLoaded))
+	st, err := g.WaitLocation(context.Background(), "user-code", fastPoll)
+	if err != nil || !st.Ready() {
+		t.Fatalf("WaitLocation = %+v, %v", st, err)
+	}
+	f.on("DagsterDevLocation", data(locUnreachable))
+	_, err = g.WaitLocation(context.Background(), "user-code", Poll{Interval: time.Millisecond, Timeout: 30 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "not loaded after 30ms: LOADED with a load error: dagster._core.errors.DagsterUserCodeUnreachableError") {
+		t.Fatalf("timeout: err = %v", err)
 	}
 }
 
