@@ -902,7 +902,7 @@ func (s *suite) casePersistence(ctx context.Context, t *T) error {
 		}
 		lastErr = err
 		if time.Now().After(deadline) {
-			return fmt.Errorf("Dagit could not read run %s after the PostgreSQL restart: %w", runID, lastErr)
+			return fmt.Errorf("reading run %s through Dagit after the PostgreSQL restart: %w", runID, lastErr)
 		}
 		if err := sleep(ctx, s.poll); err != nil {
 			return err

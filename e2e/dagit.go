@@ -212,9 +212,9 @@ func waitServerInfo(ctx context.Context, client *http.Client, base func(context.
 				return ServerInfo{}, ctx.Err()
 			}
 			if lastErr == nil {
-				return ServerInfo{}, fmt.Errorf("Dagit did not answer within %s", p.Timeout)
+				return ServerInfo{}, fmt.Errorf("no answer from Dagit within %s", p.Timeout)
 			}
-			return ServerInfo{}, fmt.Errorf("Dagit did not answer within %s: %w", p.Timeout, lastErr)
+			return ServerInfo{}, fmt.Errorf("no answer from Dagit within %s: %w", p.Timeout, lastErr)
 		case <-time.After(p.interval()):
 		}
 	}

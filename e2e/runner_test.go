@@ -108,7 +108,7 @@ func TestRunnerOutputAndStatuses(t *testing.T) {
 			ran = append(ran, "dagit")
 			t.Diagnose("run r1 error events", "KeyError: 'A'")
 			t.Diagnose("empty", "  \n")
-			return errors.New("Dagit did not answer\nsecond line")
+			return errors.New("no answer from Dagit\nsecond line")
 		}},
 		{name: "code-location", doc: "d", needs: []string{"dagit"}, run: ok("code-location")},
 		{name: "persistence", doc: "d", run: func(context.Context, *T) error {
@@ -128,7 +128,7 @@ func TestRunnerOutputAndStatuses(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	want := []string{
 		"PASS  health           1.5s",
-		"FAIL  dagit            1.5s  Dagit did not answer",
+		"FAIL  dagit            1.5s  no answer from Dagit",
 		"      second line",
 		"      run r1 error events:",
 		"        KeyError: 'A'",
