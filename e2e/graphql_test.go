@@ -550,7 +550,7 @@ func TestRetryableLaunch(t *testing.T) {
 		want bool
 	}{
 		"dagit restarting":    {&RequestError{Op: "launchRun", Temporary: true, Err: errors.New("connection refused")}, true},
-		"bad query":           {&RequestError{Op: "launchRun", Err: errors.New("Cannot query field")}, false},
+		"bad query":           {&RequestError{Op: "launchRun", Err: errors.New("cannot query field")}, false},
 		"job not found":       {&LaunchError{Typename: "PipelineNotFoundError", Message: "Could not find Pipeline"}, true},
 		"user code reloading": {&LaunchError{Typename: "PythonError", Python: &PythonError{Message: "dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server. gRPC Error code: UNAVAILABLE"}}, true},
 		"other python error":  {&LaunchError{Typename: "PythonError", Python: &PythonError{Message: "DagsterInvariantViolationError: no job_image"}}, false},
