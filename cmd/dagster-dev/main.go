@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,8 +17,10 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"k8s.io/klog/v2"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/e2e"
 	"github.com/dagster-dev/dagster-dev/stack"
 )
 
@@ -51,7 +54,20 @@ func withCode(code int, err error) error {
 }
 
 func main() {
+	quietKlog()
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// quietKlog stops client-go's internal logging (port-forward reconnects,
+// watch restarts) from interleaving with our step list; everything a user
+// needs is reported through our own errors.
+func quietKlog() {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("alsologtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(io.Discard)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -75,12 +91,13 @@ func exitCode(err error) int {
 	var ee *exitError
 	var ce config.Errors
 	var ie *stack.InputError
+	var pe *e2e.PatternError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &ce), errors.As(err, &ie):
+	case errors.As(err, &ce), errors.As(err, &ie), errors.As(err, &pe):
 		return exitUsage
 	case isUsageError(err):
 		return exitUsage

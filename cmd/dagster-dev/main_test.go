@@ -135,3 +135,11 @@ func TestUpRejectsBadValuesBeforeTouchingAnything(t *testing.T) {
 		t.Errorf("up went on to preflight after bad input:\n%s", out)
 	}
 }
+
+func TestBadTestPatternExits2(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, _, errOut := runCLI(t, "test", "--run", "no-such-case-anywhere")
+	if code != exitUsage {
+		t.Errorf("code %d, stderr %q", code, errOut)
+	}
+}
