@@ -104,6 +104,14 @@ func Prepare(ctx context.Context, opt Options) error {
 		return &StepError{Step: "check machine", Err: fmt.Errorf("unsupported platform %s/%s", runtime.GOOS, runtime.GOARCH),
 			Hint: "the offline harness builds linux/amd64 images; run it on a linux/amd64 machine"}
 	}
+	for _, o := range opt.Only {
+		switch strings.TrimSpace(o) {
+		case "tools", "node", "dagster", "postgres", "rabbitmq", "busybox":
+		default:
+			return &StepError{Step: "check options", Err: fmt.Errorf("unknown -only name %q", o),
+				Hint: "use a comma-separated subset of tools,node,dagster,postgres,rabbitmq,busybox"}
+		}
+	}
 	if os.Geteuid() != 0 {
 		return &StepError{Step: "check machine", Err: errors.New("not running as root"),
 			Hint: "run prepare as root (it installs packages, starts dockerd, edits iptables and runs debootstrap)"}
@@ -125,7 +133,7 @@ func Prepare(ctx context.Context, opt Options) error {
 		memo: map[string]string{},
 	}
 	fmt.Fprintf(opt.Out, "prepare: cache %s, logs %s\n", opt.CacheDir, h.run.LogDir)
-	if selected(opt.Only, "tools") {
+	if named(opt.Only, "tools") {
 		// warm-up target: the Go-built binaries only (no Docker needed)
 		if err := h.AllTools(ctx); err != nil {
 			return err
@@ -158,10 +166,13 @@ func Prepare(ctx context.Context, opt Options) error {
 	return nil
 }
 
+// selected: name is in -only, or -only is empty (everything).
 func selected(only []string, name string) bool {
-	if len(only) == 0 {
-		return true
-	}
+	return len(only) == 0 || named(only, name)
+}
+
+// named: name is in -only.
+func named(only []string, name string) bool {
 	for _, o := range only {
 		if strings.TrimSpace(o) == name {
 			return true

@@ -438,3 +438,13 @@ func TestSplitChanges(t *testing.T) {
 		t.Fatalf("imp %q rest %q", imp, rest)
 	}
 }
+
+func TestSelected(t *testing.T) {
+	if !selected(nil, "node") || !selected([]string{"node", " dagster"}, "dagster") || selected([]string{"node"}, "dagster") {
+		t.Fatal("selected")
+	}
+	// the tools warm-up is opt-in: a plain run must not build tools whose images are cached
+	if named(nil, "tools") || !named([]string{"node", " tools"}, "tools") {
+		t.Fatal("tools selected by default")
+	}
+}
