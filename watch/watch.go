@@ -339,6 +339,9 @@ func (e *engine) watch(ctx context.Context) error {
 	go e.collect(ctx, fw, deliver, fsErr)
 
 	n := len(files) + len(dirs)
+	if len(e.cfg.Watch.Sources) == 0 && len(e.valuesInputs()) == 0 {
+		e.rep.Info("nothing to watch: declare watch.sources, watch.env or valuesFiles in " + config.DefaultFile)
+	}
 	e.rep.Info(fmt.Sprintf("watching %d %s for namespace %s (Ctrl-C to stop)", n, plural(n, "path", "paths"), e.ns))
 	deliver(batch{all: true, first: time.Now()})
 
