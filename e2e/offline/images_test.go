@@ -3,6 +3,7 @@ package offline_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,14 @@ func TestPostgresImage(t *testing.T) {
 	mustDocker(t, ctx, "network", "create", net)
 	t.Cleanup(func() { docker(context.Background(), "network", "rm", net) })
 	name := net + "-db"
+	// PGDATA on an empty root-owned directory, as a fresh Kubernetes volume
+	// (hostPath/local-path) arrives; the entrypoint must take it over.
+	data := t.TempDir()
+	if err := os.Chmod(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	mustDocker(t, ctx, "run", "-d", "--name", name, "--network", net, "--network-alias", "db",
+		"-v", data+":/var/lib/postgresql/data",
 		"-e", "POSTGRES_USER=dagster", "-e", "POSTGRES_PASSWORD=s3cret pw", "-e", "POSTGRES_DB=runs", harness.PostgresImage)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -68,8 +76,8 @@ func TestPostgresImage(t *testing.T) {
 		}
 	}
 	waitPG()
-	if u := mustDocker(t, ctx, "exec", name, "sh", "-c", "ps -o user= -p 1; id -u postgres"); !strings.Contains(u, "999") && !strings.Contains(u, "postgres") {
-		t.Fatalf("server user: %s", u)
+	if u := strings.Fields(mustDocker(t, ctx, "exec", name, "sh", "-c", "stat -c %U /proc/1; id -u postgres; stat -c %u $PGDATA")); strings.Join(u, " ") != "postgres 999 999" {
+		t.Fatalf("server user, postgres uid, PGDATA owner = %v, want postgres 999 999", u)
 	}
 	// a client in another container, over the network, with the password
 	py := func(code string) (string, error) {
@@ -111,7 +119,12 @@ func TestRabbitMQImage(t *testing.T) {
 	mustDocker(t, ctx, "network", "create", net)
 	t.Cleanup(func() { docker(context.Background(), "network", "rm", net) })
 	name := net + "-mq"
+	data := t.TempDir() // an empty root-owned data volume, as Kubernetes mounts one
+	if err := os.Chmod(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	mustDocker(t, ctx, "run", "-d", "--name", name, "--hostname", "mq", "--network", net, "--network-alias", "mq",
+		"-v", data+":/var/lib/rabbitmq",
 		"-e", "RABBITMQ_DEFAULT_USER=dagster", "-e", "RABBITMQ_DEFAULT_PASS=s3cret", harness.RabbitMQImage)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -25,6 +25,17 @@ if [ "$1" = rabbitmq-server ]; then
     done
   } > "$conf.tmp"
   mv "$conf.tmp" "$conf"
+  # The Erlang cookie, made before the server starts: otherwise a CLI tool
+  # run early as root (a probe, `docker exec rabbitmq-diagnostics`) creates
+  # it owned by root and the server cannot read it.
+  cookie=/var/lib/rabbitmq/.erlang.cookie
+  if [ ! -s "$cookie" ]; then
+    # 40 random capital letters (an Erlang cookie is an atom)
+    value=$(head -c 20 /dev/urandom | od -An -tx1 | tr -dc '0-9a-f' | tr '0-9a-f' 'A-P')
+    (umask 077; printf '%s' "$value" > "$cookie.tmp")
+    mv "$cookie.tmp" "$cookie"
+  fi
+  chmod 0400 "$cookie" 2>/dev/null || :
   if [ "$(id -u)" = 0 ]; then
     find /var/lib/rabbitmq \! -user rabbitmq -exec chown rabbitmq:rabbitmq '{}' +
     exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "${BASH_SOURCE[0]}" "$@"

@@ -26,4 +26,6 @@ ls -d /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbitmq_prometheus-* >/de
 mkdir -p /var/lib/rabbitmq /var/log/rabbitmq /etc/rabbitmq/conf.d
 chown -R rabbitmq:rabbitmq /var/lib/rabbitmq /var/log/rabbitmq /etc/rabbitmq
 chmod 1777 /var/lib/rabbitmq
+# the package's postinst made an Erlang cookie; every container makes its own
+rm -f /var/lib/rabbitmq/.erlang.cookie
 ls /usr/lib/rabbitmq/bin
