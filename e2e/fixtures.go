@@ -140,9 +140,7 @@ func overlayValues(base map[string]any, f envFixture) (map[string]any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("chart value %s.%s: %w", comp, kv.key, err)
 			}
-			for _, n := range f.names(kv.kind) {
-				list = append(list, n)
-			}
+			list = append(list, f.names(kv.kind)...)
 			m[kv.key] = anyList(list)
 		}
 	}

@@ -45,12 +45,12 @@ func TestDocumentsValidateAgainstDagsterSchema(t *testing.T) {
 		"run": queryRun, "runs": queryRuns, "logs": queryLogs, "instance": queryInstance,
 	}
 	for name, doc := range docs {
-		if _, errs := gqlparser.LoadQuery(schema, doc); len(errs) > 0 {
+		if _, errs := gqlparser.LoadQueryWithRules(schema, doc, nil); len(errs) > 0 {
 			t.Errorf("%s: %v", name, errs)
 		}
 	}
 	// The validator must be able to fail, or the test above proves nothing.
-	if _, errs := gqlparser.LoadQuery(schema, `query { runOrError(runId: "x") { ... on Run { noSuchField } } }`); len(errs) == 0 {
+	if _, errs := gqlparser.LoadQueryWithRules(schema, `query { runOrError(runId: "x") { ... on Run { noSuchField } } }`, nil); len(errs) == 0 {
 		t.Fatal("a query with an unknown field validated")
 	}
 }
