@@ -47,6 +47,9 @@ type ImageLoad struct {
 	Duration time.Duration // time spent on this image on this node
 }
 
+// imagesPerNode bounds concurrent image imports into one node.
+const imagesPerNode = 3
+
 // platformSaveAPI is the first Docker API version whose /images/get takes a
 // platform (ImageSave refuses the option below it).
 const platformSaveAPI = "1.48"
@@ -116,9 +119,16 @@ func (p *Provider) LoadImages(ctx context.Context, clusterName string, images []
 		errs    []error
 		wg      sync.WaitGroup
 	)
+	// Every (node, image) pair loads concurrently, bounded per node: one
+	// import stream leaves a core idle while the other side (docker save or
+	// the node's containerd hashing and unpacking) works, so overlapping
+	// images is faster than loading them one after another.
 	for _, n := range kindNodes {
-		wg.Go(func() {
-			for _, img := range locals {
+		slots := make(chan struct{}, imagesPerNode)
+		for _, img := range locals {
+			wg.Go(func() {
+				slots <- struct{}{}
+				defer func() { <-slots }()
 				if ctx.Err() != nil {
 					mu.Lock()
 					errs = append(errs, ctx.Err())
@@ -136,8 +146,8 @@ func (p *Provider) LoadImages(ctx context.Context, clusterName string, images []
 					}
 				}
 				mu.Unlock()
-			}
-		})
+			})
+		}
 	}
 	wg.Wait()
 
