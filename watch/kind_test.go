@@ -54,7 +54,9 @@ var (
 	kindOnce    sync.Once
 	kindShared  *kindEnv
 	kindErr     error
-	kindCreated bool
+	// kindCleanup is the cluster TestMain deletes: set before Create, so a
+	// half-created cluster is removed too.
+	kindCleanup *kindEnv
 	nsCounter   int
 	nsMu        sync.Mutex
 )
@@ -64,12 +66,12 @@ func TestMain(m *testing.M) {
 		os.Exit(rssChild())
 	}
 	code := m.Run()
-	if kindCreated {
-		if err := kindShared.provider.Delete(kindName, kindShared.kubeconfig); err != nil {
+	if kindCleanup != nil {
+		if err := kindCleanup.provider.Delete(kindName, kindCleanup.kubeconfig); err != nil {
 			fmt.Fprintf(os.Stderr, "deleting kind cluster %s: %v\n", kindName, err)
 			code = 1
 		}
-		os.RemoveAll(filepath.Dir(kindShared.kubeconfig))
+		os.RemoveAll(filepath.Dir(kindCleanup.kubeconfig))
 	}
 	os.Exit(code)
 }
@@ -92,29 +94,22 @@ func docker(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// waitForOtherClusters: a 2-core machine runs one kind cluster comfortably,
-// so wait (polling every minute) while another engineer's test cluster runs.
-func waitForOtherClusters(tb testing.TB) error {
-	deadline := time.Now().Add(45 * time.Minute)
-	for {
-		out, err := docker("ps", "--filter", "label="+kindLabel, "--format", `{{.Label "`+kindLabel+`"}}`)
-		if err != nil {
-			return fmt.Errorf("docker ps: %v: %s", err, out)
+// noteOtherClusters says when other kind clusters share the machine, which
+// makes timings slower; it does not wait for them (CI runs the integration
+// packages side by side).
+func noteOtherClusters(tb testing.TB) {
+	out, err := docker("ps", "--filter", "label="+kindLabel, "--format", `{{.Label "`+kindLabel+`"}}`)
+	if err != nil {
+		return
+	}
+	others := map[string]bool{}
+	for _, n := range strings.Fields(out) {
+		if n != kindName {
+			others[n] = true
 		}
-		others := map[string]bool{}
-		for _, n := range strings.Fields(out) {
-			if n != kindName {
-				others[n] = true
-			}
-		}
-		if len(others) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("other kind clusters still running after 45 min: %v", others)
-		}
-		tb.Logf("other kind clusters are running (%v); checking again in a minute", others)
-		time.Sleep(time.Minute)
+	}
+	if len(others) > 0 {
+		tb.Logf("other kind clusters present (timings will be slower): %v", others)
 	}
 }
 
@@ -124,9 +119,7 @@ func createKind(tb testing.TB) (*kindEnv, error) {
 			return nil, fmt.Errorf("image %s is missing (%s): run e2e/offline/prepare first", img, out)
 		}
 	}
-	if err := waitForOtherClusters(tb); err != nil {
-		return nil, err
-	}
+	noteOtherClusters(tb)
 	dir, err := os.MkdirTemp("", "watch-kind-")
 	if err != nil {
 		return nil, err
@@ -135,7 +128,7 @@ func createKind(tb testing.TB) (*kindEnv, error) {
 	// A cluster left by a killed run would make Create fail.
 	_ = env.provider.Delete(kindName, env.kubeconfig)
 	start := time.Now()
-	kindCreated = true
+	kindCleanup = env
 	if err := env.provider.Create(kindName,
 		kindcluster.CreateWithNodeImage(kindNodeImage),
 		kindcluster.CreateWithKubeconfigPath(env.kubeconfig),
