@@ -51,9 +51,9 @@ type kindEnv struct {
 }
 
 var (
-	kindOnce    sync.Once
-	kindShared  *kindEnv
-	kindErr     error
+	kindOnce   sync.Once
+	kindShared *kindEnv
+	kindErr    error
 	// kindCleanup is the cluster TestMain deletes: set before Create, so a
 	// half-created cluster is removed too.
 	kindCleanup *kindEnv
