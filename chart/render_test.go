@@ -1081,3 +1081,39 @@ func TestDottedKey(t *testing.T) {
 		}
 	}
 }
+
+// Dagit and the daemon start only once the code server answers: Dagster's
+// webserver does not retry a location that stayed unreachable past its
+// reconnect window, so a simultaneous roll would leave it errored.
+func TestDagitAndDaemonWaitForTheCodeServer(t *testing.T) {
+	m := render(t, "dg", map[string]any{"userCode": map[string]any{"port": 4040}})
+	for _, name := range []string{"dg-dagit", "dg-daemon"} {
+		d := mustFind(t, m, "Deployment", name)
+		var inits []string
+		var wait map[string]any
+		for _, ic := range nested(t, podSpec(t, d), "initContainers").([]any) {
+			c := ic.(map[string]any)
+			inits = append(inits, c["name"].(string))
+			if c["name"] == "wait-for-user-code" {
+				wait = c
+			}
+		}
+		if !equalStrings(inits, []string{"wait-for-postgresql", "wait-for-user-code"}) {
+			t.Errorf("%s init containers = %v", name, inits)
+			continue
+		}
+		env := map[string]string{}
+		for _, e := range wait["env"].([]any) {
+			kv := e.(map[string]any)
+			env[kv["name"].(string)] = kv["value"].(string)
+		}
+		if env["CODE_SERVER_HOST"] != "dg-user-code" || env["CODE_SERVER_PORT"] != "4040" {
+			t.Errorf("%s waits for %v", name, env)
+		}
+		if script := strings.Join(strList(wait["command"]), " "); !strings.Contains(script, "dagster api grpc-health-check --host") {
+			t.Errorf("%s wait command = %s", name, script)
+		}
+	}
+	// The service name the init container polls must be the code server's.
+	mustFind(t, m, "Service", "dg-user-code")
+}

@@ -272,6 +272,31 @@ workers do not crash-loop while RabbitMQ boots. It never prints the URL, which h
           key: DAGSTER_CELERY_BROKER_URL
 {{- end -}}
 
+{{/*
+Init container for Dagit and the daemon: wait until the code server answers its gRPC health check.
+Dagster's webserver gives up on a location that stays unreachable for its reconnect window and does
+not retry on its own; when Dagit and the code server roll together (an env change for both, a cold
+install on a slow machine), starting Dagit first would leave the location errored until someone
+reloads it by hand.
+*/}}
+{{- define "dagster.initWaitForUserCode" -}}
+- name: wait-for-user-code
+  image: {{ include "dagster.dagit.image" . | quote }}
+  imagePullPolicy: {{ .Values.imagePullPolicy }}
+  command:
+    - /bin/sh
+    - -c
+    - |
+      until dagster api grpc-health-check --host "$CODE_SERVER_HOST" --port "$CODE_SERVER_PORT" >/dev/null 2>&1; do
+        echo "waiting for the code server at $CODE_SERVER_HOST:$CODE_SERVER_PORT"; sleep 2
+      done
+  env:
+    - name: CODE_SERVER_HOST
+      value: {{ include "dagster.userCode.name" . | quote }}
+    - name: CODE_SERVER_PORT
+      value: {{ .Values.userCode.port | toString | quote }}
+{{- end -}}
+
 {{/* Pod scheduling shared by the Dagster pods. */}}
 {{- define "dagster.podScheduling" -}}
 {{- with .Values.imagePullSecrets }}
