@@ -21,16 +21,9 @@ type DeleteResult struct {
 // idempotent so `dagster-dev down` can always be re-run.
 func (p *Provider) Delete(ctx context.Context, name, kubeconfigPath string) (*DeleteResult, error) {
 	start := time.Now()
-	if name == "" {
-		return nil, fmt.Errorf("delete: cluster name is empty")
-	}
-	dc, err := p.dockerClient()
+	dc, nodes, err := p.clusterNodes(ctx, "delete", name)
 	if err != nil {
 		return nil, err
-	}
-	nodes, err := listNodeContainers(ctx, dc, name)
-	if err != nil {
-		return nil, p.dockerError(err)
 	}
 	res := &DeleteResult{Name: name}
 	if len(nodes) == 0 {

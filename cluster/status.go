@@ -43,16 +43,9 @@ func (s *ClusterStatus) Running() bool {
 // Status reports whether cluster name exists, who created it and the state of
 // each node container.
 func (p *Provider) Status(ctx context.Context, name string) (*ClusterStatus, error) {
-	if name == "" {
-		return nil, fmt.Errorf("status: cluster name is empty")
-	}
-	dc, err := p.dockerClient()
+	dc, nodes, err := p.clusterNodes(ctx, "status", name)
 	if err != nil {
 		return nil, err
-	}
-	nodes, err := listNodeContainers(ctx, dc, name)
-	if err != nil {
-		return nil, p.dockerError(err)
 	}
 	st := &ClusterStatus{Name: name, Exists: len(nodes) > 0, KubeContext: KubeContext(name)}
 	for _, n := range nodes {
@@ -71,4 +64,21 @@ func (p *Provider) Status(ctx context.Context, name string) (*ClusterStatus, err
 		}
 	}
 	return st, nil
+}
+
+// clusterNodes is the shared start of Delete and Status: a Docker client
+// and the named cluster's node containers (none when it does not exist).
+func (p *Provider) clusterNodes(ctx context.Context, verb, name string) (DockerClient, []nodeContainer, error) {
+	if name == "" {
+		return nil, nil, fmt.Errorf("%s: cluster name is empty", verb)
+	}
+	dc, err := p.dockerClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, err := listNodeContainers(ctx, dc, name)
+	if err != nil {
+		return nil, nil, p.dockerError(err)
+	}
+	return dc, nodes, nil
 }
