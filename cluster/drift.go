@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -93,6 +94,33 @@ func compareSpec(want Spec, nodes []nodeContainer) []Difference {
 	wp := wantPorts(want)
 	if !equalStrings(wp, havePorts) {
 		diffs = append(diffs, Difference{Field: "dagit host port", Want: describePorts(wp), Have: describePorts(havePorts)})
+	}
+
+	// The code mount, on every Kubernetes node, when a code location needs it.
+	if want.CodeMount.Required {
+		wantMount := want.CodeMount.String()
+		var other, without []string
+		for _, n := range nodes {
+			if n.Role != RoleControlPlane && n.Role != RoleWorker {
+				continue
+			}
+			if slices.Contains(n.Mounts, wantMount) {
+				continue
+			}
+			without = append(without, n.Name)
+			for _, m := range n.Mounts {
+				if strings.HasSuffix(m, " -> "+want.CodeMount.NodePath) && !slices.Contains(other, m) {
+					other = append(other, m)
+				}
+			}
+		}
+		if len(without) > 0 {
+			have := "no code mount on " + strings.Join(without, ", ")
+			if len(other) > 0 {
+				have = strings.Join(other, ", ")
+			}
+			diffs = append(diffs, Difference{Field: "code mount (cluster.codeRoot)", Want: wantMount + " on every node", Have: have})
+		}
 	}
 	return diffs
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
 )
 
 // Labels kind puts on every node container
@@ -41,6 +42,8 @@ type nodeContainer struct {
 	// Ports are the user port mappings (API server excluded), as
 	// "127.0.0.1:3000->30080/tcp", sorted.
 	Ports []string
+	// Mounts are the bind mounts, as "/host/dir -> /node/dir", sorted.
+	Mounts []string
 }
 
 // listNodeContainers returns the node containers of cluster name, control-plane
@@ -85,7 +88,13 @@ func listNodeContainers(ctx context.Context, dc DockerClient, name string) ([]no
 				}
 			}
 		}
+		for _, m := range ins.Mounts {
+			if m.Type == mount.TypeBind {
+				n.Mounts = append(n.Mounts, Mount{HostPath: m.Source, NodePath: m.Destination}.String())
+			}
+		}
 		sort.Strings(n.Ports)
+		sort.Strings(n.Mounts)
 		out = append(out, n)
 	}
 	sortNodes(out)

@@ -3,6 +3,8 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"path"
+	"path/filepath"
 	"regexp"
 
 	"sigs.k8s.io/kind/pkg/apis/config/defaults"
@@ -16,7 +18,29 @@ type Spec struct {
 	Nodes     int    `json:"nodes"`     // 1 = one control-plane; N>1 adds N-1 workers; 0 means 1
 	HostPort  int    `json:"hostPort"`  // Dagit on 127.0.0.1:HostPort (0 = no mapping)
 	NodePort  int    `json:"nodePort"`  // control-plane container port HostPort maps to (Dagit NodePort)
+	// CodeMount is a host directory bind-mounted into every node, through
+	// which pods see the user's code locations (hostPath volumes). Zero =
+	// no mount.
+	CodeMount Mount `json:"codeMount,omitzero"`
 }
+
+// Mount is a host directory bind-mounted read-only into every node. kind
+// sets mounts only when it creates a cluster, so a parent directory is
+// mounted once and code locations below it need no re-create.
+type Mount struct {
+	HostPath string `json:"hostPath,omitempty"` // absolute, symlinks resolved
+	NodePath string `json:"nodePath,omitempty"` // absolute path inside each node
+	// Required means the live cluster must have this mount (a code location
+	// uses it): a cluster created without it is drift. A mount that is not
+	// required is made on create, so a location added later needs no
+	// re-create, and is not checked on reuse.
+	Required bool `json:"-"`
+}
+
+// IsZero reports whether m asks for no mount.
+func (m Mount) IsZero() bool { return m.HostPath == "" && m.NodePath == "" }
+
+func (m Mount) String() string { return m.HostPath + " -> " + m.NodePath }
 
 // hostListenAddress is where extraPortMappings listen: loopback only, so a
 // dev Dagit (no auth) is never exposed to the network the laptop is on.
@@ -57,6 +81,9 @@ func (s Spec) Validate() error {
 	if s.HostPort != 0 && (s.NodePort <= 0 || s.NodePort > 65535) {
 		errs = append(errs, fmt.Errorf("node port %d for dagit.hostPort %d is not a TCP port", s.NodePort, s.HostPort))
 	}
+	if !s.CodeMount.IsZero() && (!filepath.IsAbs(s.CodeMount.HostPath) || !path.IsAbs(s.CodeMount.NodePath)) {
+		errs = append(errs, fmt.Errorf("code mount %s: both paths must be absolute", s.CodeMount))
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -89,6 +116,16 @@ func kindConfig(s Spec) *v1alpha4.Cluster {
 	}
 	for i := 1; i < s.Nodes; i++ {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole})
+	}
+	// Every node gets the code mount: a run or step pod may land on any of them.
+	if !s.CodeMount.IsZero() {
+		for i := range cfg.Nodes {
+			cfg.Nodes[i].ExtraMounts = []v1alpha4.Mount{{
+				HostPath:      s.CodeMount.HostPath,
+				ContainerPath: s.CodeMount.NodePath,
+				Readonly:      true,
+			}}
+		}
 	}
 	return cfg
 }
