@@ -40,6 +40,9 @@ type Config struct {
 	ValuesFiles []string       `yaml:"valuesFiles"`
 	Values      map[string]any `yaml:"values"`
 	Watch       Watch          `yaml:"watch"`
+	// CodeLocations are the user's Dagster code locations; none means the
+	// chart's bundled example location.
+	CodeLocations []CodeLocation `yaml:"codeLocations"`
 
 	// Path is the file the config was read from; empty when no file exists
 	// and only defaults apply.
@@ -61,6 +64,10 @@ type Cluster struct {
 	// Kubeconfig overrides the kubeconfig file (default: $KUBECONFIG or
 	// ~/.kube/config, like kubectl).
 	Kubeconfig string `yaml:"kubeconfig"`
+	// CodeRoot is the host directory mounted into every kind node for path
+	// code locations (default: this file's directory). Fixed when the
+	// cluster is created.
+	CodeRoot string `yaml:"codeRoot"`
 }
 
 // Dagit configures how the Dagit web UI is reached from the host.

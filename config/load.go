@@ -75,22 +75,27 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", path, err)
 	}
-	cfg, err := Parse(path, data)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Path = abs
-	cfg.Dir = filepath.Dir(abs)
-	return cfg, nil
+	return parse(path, abs, data)
 }
 
 // Parse decodes and validates config data; file is only used in messages.
+// Relative paths in it are checked against the working directory.
 func Parse(file string, data []byte) (*Config, error) {
+	return parse(file, "", data)
+}
+
+// parse is Parse for the config file at abs (the file's absolute path, or
+// "" when the data has no file): paths in it are resolved against its
+// directory, and the directories it names are checked to exist.
+func parse(file, abs string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Errors{yamlSyntaxError(file, err)}
 	}
 	cfg := &Config{}
+	if abs != "" {
+		cfg.Path, cfg.Dir = abs, filepath.Dir(abs)
+	}
 	if len(root.Content) == 0 { // empty file: all defaults
 		cfg.applyDefaults()
 		return cfg, nil
@@ -105,6 +110,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	path, dir := cfg.Path, cfg.Dir
 	if err := doc.Decode(cfg); err != nil {
 		return nil, typeErrors(file, err)
 	}
@@ -115,6 +121,7 @@ func Parse(file string, data []byte) (*Config, error) {
 		"dagit.hostPort": cfg.Dagit.HostPort == 0,
 		"dagit.nodePort": cfg.Dagit.NodePort == 0,
 	}
+	cfg.Path, cfg.Dir = path, dir
 	cfg.applyDefaults()
 	for key, zero := range explicitZero {
 		if _, set := lines[key]; set && zero {
@@ -201,6 +208,10 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, prefix string, lines m
 			}
 			lines[key] = k.Line
 			checkKeys(file, v, f.Type, key+".", lines, errs)
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			lines[prefix+n.Content[i].Value] = n.Content[i].Line
 		}
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for i, item := range n.Content {

@@ -101,6 +101,7 @@ func validate(c *Config, file string, lines map[string]int) Errors {
 			}
 		}
 	}
+	validateCodeLocations(c, bad)
 	return errs
 }
 
