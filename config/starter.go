@@ -39,6 +39,13 @@ values: {}
 #    env:
 #      MY_SETTING: "1"
 
+# Your Dagster code locations; none means the bundled example location.
+codeLocations: []
+#  - name: analytics                # the location name Dagit shows
+#    path: ./analytics              # project directory: mounted into the code server and every run
+#    module: analytics.definitions  # or file: definitions.py (relative to path)
+#    image: my-team/analytics:dev   # optional: an image with the project's dependencies
+#    env: {TEAM: data}              # optional: env of the code server and the location's runs
 # What "dagster-dev watch" keeps in sync.
 watch:
   env:
@@ -53,4 +60,14 @@ watch:
 #      path: config/team.env   # dotenv, YAML map, directory, or manifest
 #      attach: [dagit, job_runner]
   debounce: 200ms
+`
+
+// starterLocations is the codeLocations block of Starter that StarterWith
+// replaces with detected locations.
+const starterLocations = `codeLocations: []
+#  - name: analytics                # the location name Dagit shows
+#    path: ./analytics              # project directory: mounted into the code server and every run
+#    module: analytics.definitions  # or file: definitions.py (relative to path)
+#    image: my-team/analytics:dev   # optional: an image with the project's dependencies
+#    env: {TEAM: data}              # optional: env of the code server and the location's runs
 `

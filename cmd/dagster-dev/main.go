@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -223,6 +224,10 @@ func initCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			path := c.String("output")
+			found, err := config.DetectLocations(filepath.Dir(path))
+			if err != nil {
+				return withCode(exitUsage, fmt.Errorf("reading the Dagster project here: %w", err))
+			}
 			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 			if c.Bool("force") {
 				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
@@ -234,12 +239,15 @@ func initCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := f.WriteString(config.Starter); err != nil {
+			if _, err := f.WriteString(config.StarterWith(found)); err != nil {
 				f.Close()
 				return err
 			}
 			if err := f.Close(); err != nil {
 				return err
+			}
+			for _, d := range found {
+				fmt.Fprintf(c.App.Writer, "code location %s: %s from %s\n", d.Location.Name, d.Location.Module+d.Location.File, d.From)
 			}
 			fmt.Fprintf(c.App.Writer, "wrote %s — edit it, then run `dagster-dev up`\n", path)
 			return nil
