@@ -47,7 +47,8 @@ var Components = []string{config.TargetDagit, config.TargetJobRunner}
 //     then the names of the watch sources attached to the component, in
 //     declared order (the chart loads them in list order, so later sources
 //     win), without duplicates (the first occurrence keeps its place);
-//  4. in kind mode (no cluster.context): dagit.service.type=NodePort and
+//  4. codeLocations become the chart's userDeployments (see userDeployments);
+//  5. in kind mode (no cluster.context): dagit.service.type=NodePort and
 //     dagit.service.nodePort=dagit.nodePort, because the kind port mapping
 //     made at cluster creation targets exactly that NodePort.
 //
@@ -123,6 +124,14 @@ func For(cfg *config.Config) (map[string]any, error) {
 			}
 			compMap[key] = dedupe(append(existing, names...))
 		}
+	}
+
+	if len(cfg.CodeLocations) > 0 {
+		deployments, err := userDeployments(cfg, out[KeyUserDeployments])
+		if err != nil {
+			return nil, err
+		}
+		out[KeyUserDeployments] = deployments
 	}
 
 	if !cfg.ExistingCluster() {

@@ -1,0 +1,136 @@
+package values
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/distribution/reference"
+
+	"github.com/dagster-dev/dagster-dev/config"
+)
+
+// KeyUserDeployments is the chart's list of code locations.
+const KeyUserDeployments = "userDeployments"
+
+// codeVolume is the name of the volume a path location's directory is
+// mounted from in its code server and in its run and step pods.
+const codeVolume = "code"
+
+// userDeployments turns cfg.CodeLocations into the chart's userDeployments
+// list. An entry the values already hold under the same name is the base
+// (resources, extra volumes, ...) and the location's settings win;
+// volumes and volumeMounts are appended to the values' own. Entries only
+// the values hold keep their place after the locations.
+func userDeployments(cfg *config.Config, existing any) ([]any, error) {
+	var fromValues []any
+	if existing != nil {
+		list, ok := existing.([]any)
+		if !ok {
+			return nil, fmt.Errorf("values: %s must be a list", KeyUserDeployments)
+		}
+		fromValues = list
+	}
+	byName := map[string]map[string]any{}
+	for i, e := range fromValues {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("values: %s[%d] must be a mapping", KeyUserDeployments, i)
+		}
+		if name, _ := m["name"].(string); name != "" {
+			byName[name] = m
+		}
+	}
+	var out []any
+	used := map[string]bool{}
+	for _, l := range cfg.CodeLocations {
+		entry, err := locationValues(cfg, l)
+		if err != nil {
+			return nil, fmt.Errorf("codeLocations %s: %w", l.Name, err)
+		}
+		if base, ok := byName[l.Name]; ok {
+			used[l.Name] = true
+			for _, key := range []string{"volumes", "volumeMounts"} {
+				if own, ok := base[key].([]any); ok {
+					gen, _ := entry[key].([]any)
+					entry[key] = append(append([]any{}, own...), gen...)
+				}
+			}
+			entry = Merge(Merge(map[string]any{}, base), entry)
+		}
+		out = append(out, entry)
+	}
+	for _, e := range fromValues {
+		if name, _ := e.(map[string]any)["name"].(string); !used[name] {
+			out = append(out, copyValue(e))
+		}
+	}
+	return out, nil
+}
+
+// locationValues is one userDeployments entry.
+func locationValues(cfg *config.Config, l config.CodeLocation) (map[string]any, error) {
+	entry := map[string]any{"name": l.Name}
+	if l.Image != "" {
+		repo, tag, err := splitImage(l.Image)
+		if err != nil {
+			return nil, err
+		}
+		// IfNotPresent: the image may exist only in the nodes (side-loaded).
+		entry["image"] = map[string]any{"repository": repo, "tag": tag, "pullPolicy": "IfNotPresent"}
+	}
+	if l.Attribute != "" {
+		entry["attribute"] = l.Attribute
+	}
+	env := map[string]any{}
+	for k, v := range l.Env {
+		env[k] = v
+	}
+	if l.Path != "" {
+		nodePath, err := cfg.LocationNodePath(l)
+		if err != nil {
+			return nil, err
+		}
+		workdir := path.Join(config.CodePodRoot, l.Name)
+		entry["workingDirectory"] = workdir
+		entry["volumes"] = []any{map[string]any{
+			"name":     codeVolume,
+			"hostPath": map[string]any{"path": nodePath, "type": "Directory"},
+		}}
+		entry["volumeMounts"] = []any{map[string]any{"name": codeVolume, "mountPath": workdir, "readOnly": true}}
+		// The mount is read-only: Python must not try to write bytecode
+		// next to the user's files (it would only fail quietly each time).
+		if _, set := env["PYTHONDONTWRITEBYTECODE"]; !set {
+			env["PYTHONDONTWRITEBYTECODE"] = "1"
+		}
+		if l.File != "" {
+			entry["file"] = path.Join(workdir, l.File)
+		}
+	} else if l.File != "" {
+		entry["file"] = l.File
+	}
+	if l.Module != "" {
+		entry["module"] = l.Module
+	}
+	if len(env) > 0 {
+		entry["env"] = env
+	}
+	return entry, nil
+}
+
+// splitImage splits a reference into the chart's repository and tag.
+func splitImage(img string) (repo, tag string, err error) {
+	named, err := reference.ParseNormalizedNamed(img)
+	if err != nil {
+		return "", "", fmt.Errorf("image %q: %w", img, err)
+	}
+	tagged, ok := named.(reference.Tagged)
+	if !ok {
+		return "", "", fmt.Errorf("image %q needs a tag (the chart pins images by repository and tag)", img)
+	}
+	repo = reference.FamiliarName(named)
+	tag = tagged.Tag()
+	if d, ok := named.(reference.Digested); ok {
+		tag += "@" + d.Digest().String()
+	}
+	return repo, tag, nil
+}
