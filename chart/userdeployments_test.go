@@ -156,6 +156,13 @@ func TestUserDeploymentsObjects(t *testing.T) {
 		}
 	}
 
+	for _, line := range []string{"user-code: dagster-user-code:3030 (the bundled example)", "analytics: dagster-code-analytics:3030",
+		"ml: dagster-code-ml:4000", "CeleryK8sRunLauncher ignores DAGSTER_CONTAINER_CONTEXT"} {
+		if !strings.Contains(m.Notes, line) {
+			t.Errorf("NOTES lack %q:\n%s", line, m.Notes)
+		}
+	}
+
 	// helm test checks every location, and the probe job in the bundled one.
 	hook := m.Find("Pod", "dagster-test-dagit")
 	tc := container(t, hook, "test")
