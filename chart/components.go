@@ -13,5 +13,11 @@ const (
 	ComponentBroker   = "broker"   // the rabbitmq subchart
 )
 
+// LabelCodeLocation carries the code location's name on every code-server
+// pod, Deployment and Service (the bundled example's and each
+// userDeployments entry's), so one location's pods can be selected:
+// app.kubernetes.io/component=user-code plus this label.
+const LabelCodeLocation = "dagster-dev.io/code-location"
+
 // Components are the chart's workload components, in start order.
 var Components = []string{ComponentDatabase, ComponentBroker, ComponentUserCode, ComponentDaemon, ComponentDagit, ComponentWorker}

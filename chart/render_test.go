@@ -944,7 +944,7 @@ func TestUserCode(t *testing.T) {
 	d := mustFind(t, m, "Deployment", "dagster-user-code")
 	c := container(t, d, "user-code")
 	cmd := strList(c["command"])
-	want := []string{"dagster", "api", "grpc", "--host", "0.0.0.0", "--port", "3030", "--location-name", "user-code",
+	want := []string{"dagster", "code-server", "start", "--host", "0.0.0.0", "--port", "3030", "--location-name", "user-code",
 		"--container-image", "dagster/dagster-celery-k8s:1.13.27",
 		"--python-file", "/opt/dagster/dagster-dev-example/dagster_dev_example.py",
 		"--working-directory", "/opt/dagster/dagster-dev-example"}
@@ -974,7 +974,7 @@ func TestUserCode(t *testing.T) {
   moduleName: my_pkg.defs, workingDirectory: /app, attribute: defs, locationName: mine}`))
 	c = container(t, mustFind(t, m, "Deployment", "dagster-user-code"), "user-code")
 	cmd = strList(c["command"])
-	want = []string{"dagster", "api", "grpc", "--host", "0.0.0.0", "--port", "3030", "--location-name", "mine",
+	want = []string{"dagster", "code-server", "start", "--host", "0.0.0.0", "--port", "3030", "--location-name", "mine",
 		"--container-image", "me/code:2", "--module-name", "my_pkg.defs", "--working-directory", "/app", "--attribute", "defs"}
 	if !equalStrings(cmd, want) {
 		t.Errorf("own code command:\n got %v\nwant %v", cmd, want)

@@ -273,16 +273,18 @@ workers do not crash-loop while RabbitMQ boots. It never prints the URL, which h
 {{- end -}}
 
 {{/*
-Init container for Dagit and the daemon: wait until the code server answers its gRPC health check.
-Dagster's webserver gives up on a location that stays unreachable for its reconnect window and does
-not retry on its own; when Dagit and the code server roll together (an env change for both, a cold
-install on a slow machine), starting Dagit first would leave the location errored until someone
-reloads it by hand.
+Init containers for Dagit and the daemon: wait until each code server answers its gRPC health check
+(one container per server, in workspace order). Dagster's webserver gives up on a location that
+stays unreachable for its reconnect window and does not retry on its own; when Dagit and a code
+server roll together (an env change for both, a cold install on a slow machine), starting Dagit
+first would leave the location errored until someone reloads it by hand. `dagster code-server
+start` reports SERVING once its subprocess has loaded the definitions (or captured the load error).
+(dict "ctx" $ "container" <name> "host" <service> "port" <port>)
 */}}
-{{- define "dagster.initWaitForUserCode" -}}
-- name: wait-for-user-code
-  image: {{ include "dagster.dagit.image" . | quote }}
-  imagePullPolicy: {{ .Values.imagePullPolicy }}
+{{- define "dagster.initWaitForCodeServer" -}}
+- name: {{ .container }}
+  image: {{ include "dagster.dagit.image" .ctx | quote }}
+  imagePullPolicy: {{ .ctx.Values.imagePullPolicy }}
   command:
     - /bin/sh
     - -c
@@ -292,9 +294,18 @@ reloads it by hand.
       done
   env:
     - name: CODE_SERVER_HOST
-      value: {{ include "dagster.userCode.name" . | quote }}
+      value: {{ .host | quote }}
     - name: CODE_SERVER_PORT
-      value: {{ .Values.userCode.port | toString | quote }}
+      value: {{ .port | toString | quote }}
+{{- end -}}
+
+{{- define "dagster.initWaitForCodeServers" -}}
+{{- if include "dagster.userCode.enabled" . }}
+{{ include "dagster.initWaitForCodeServer" (dict "ctx" . "container" "wait-for-user-code" "host" (include "dagster.userCode.name" .) "port" .Values.userCode.port) }}
+{{- end }}
+{{- range .Values.userDeployments }}
+{{ include "dagster.initWaitForCodeServer" (dict "ctx" $ "container" (printf "wait-for-code-%s" .name) "host" (include "dagster.codeServer.name" (dict "ctx" $ "name" .name)) "port" (.port | default 3030)) }}
+{{- end }}
 {{- end -}}
 
 {{/* Pod scheduling shared by the Dagster pods. */}}

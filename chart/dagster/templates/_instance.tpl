@@ -127,10 +127,18 @@ execution:
 
 {{- define "dagster.workspace.data" -}}
 load_from:
+{{- if include "dagster.userCode.enabled" . }}
   - grpc_server:
       host: {{ include "dagster.userCode.name" . | quote }}
       port: {{ .Values.userCode.port }}
       location_name: {{ .Values.userCode.locationName | quote }}
+{{- end }}
+{{- range .Values.userDeployments }}
+  - grpc_server:
+      host: {{ include "dagster.codeServer.name" (dict "ctx" $ "name" .name) | quote }}
+      port: {{ .port | default 3030 }}
+      location_name: {{ .name | quote }}
+{{- end }}
 {{- end -}}
 
 {{- define "dagster.example.data" -}}
