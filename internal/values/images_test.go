@@ -1,0 +1,54 @@
+package values
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestSetAndCarryImageIDs(t *testing.T) {
+	fresh := func() map[string]any {
+		return map[string]any{
+			"image": map[string]any{"repository": "dagster-dev.local/dagster", "tag": ""},
+			KeyUserDeployments: []any{
+				map[string]any{"name": "shared"},
+				map[string]any{"name": "ml", "image": map[string]any{"repository": "my-team/ml", "tag": "1.4"}},
+				map[string]any{"name": "pulled", "image": map[string]any{"repository": "registry.example/x", "tag": "2"}},
+			},
+		}
+	}
+	vals := fresh()
+	SetImageIDs(vals, map[string]string{
+		"dagster-dev.local/dagster:1.13.27": "sha256:aaa",
+		"docker.io/my-team/ml:1.4":          "sha256:bbb",
+	}, "1.13.27")
+	if got := vals["podAnnotations"]; !reflect.DeepEqual(got, map[string]any{ImageIDAnnotation: "sha256:aaa"}) {
+		t.Errorf("global podAnnotations = %v", got)
+	}
+	list := vals[KeyUserDeployments].([]any)
+	if _, set := list[0].(map[string]any)["podAnnotations"]; set {
+		t.Error("a location on the shared image got its own annotation (the global one applies)")
+	}
+	for i, want := range map[int]string{1: "sha256:bbb", 2: notSideLoaded} {
+		got := list[i].(map[string]any)["podAnnotations"].(map[string]any)[ImageIDAnnotation]
+		if got != want {
+			t.Errorf("location %d annotation = %v, want %s", i, got, want)
+		}
+	}
+
+	// watch's values (no IDs) carry the live ones over: nothing rolls.
+	next := fresh()
+	CarryImageIDs(next, vals)
+	if !reflect.DeepEqual(next, vals) {
+		t.Errorf("carried values differ:\n%s\nwant\n%s", yamlOf(t, next), yamlOf(t, vals))
+	}
+
+	// Nothing side-loaded: values unchanged.
+	plain := fresh()
+	SetImageIDs(plain, nil, "1.13.27")
+	plain[KeyUserDeployments].([]any)[2].(map[string]any)["podAnnotations"] = nil
+	delete(plain[KeyUserDeployments].([]any)[2].(map[string]any), "podAnnotations")
+	delete(plain[KeyUserDeployments].([]any)[1].(map[string]any), "podAnnotations")
+	if !reflect.DeepEqual(plain, fresh()) {
+		t.Errorf("no IDs changed values beyond the location pins: %s", yamlOf(t, plain))
+	}
+}
