@@ -344,3 +344,91 @@ func (c *Client) ReloadLocation(ctx context.Context, name string) (LocationEntry
 	}
 	return LocationEntry{}, &ReloadError{Location: name, Typename: out.R.Typename, Message: out.R.Message}
 }
+
+// LocationLoadError is a code location that failed to load because of its
+// code (not an unreachable server).
+type LocationLoadError struct {
+	Location string
+	Err      *PythonError
+}
+
+func (e *LocationLoadError) Error() string {
+	where := ""
+	if f, ok := e.Err.UserFrame(); ok {
+		where = " at " + f.String()
+	}
+	msg := summary(e.Err.Message)
+	for i := range e.Err.Chain {
+		// The original exception says more than Dagster's wrapper.
+		msg = summary(e.Err.Chain[i].Error.Message)
+	}
+	return fmt.Sprintf("code location %q failed to load%s: %s", e.Location, where, msg)
+}
+
+// summary is the line of an exception message that names it: the first,
+// or for a SyntaxError, whose message starts with its location and the
+// offending code, the last.
+func summary(msg string) string {
+	first := firstLine(msg)
+	if strings.HasPrefix(first, "File \"") {
+		lines := strings.Split(strings.TrimSpace(msg), "\n")
+		return strings.TrimSpace(lines[len(lines)-1])
+	}
+	return first
+}
+
+func (e *LocationLoadError) Unwrap() error { return e.Err }
+
+// WaitLocations polls Locations until every code location of the workspace
+// is Loaded and returns them. A location that Failed ends the wait at once
+// with a *LocationLoadError; an unreachable server or Dagit is waited out.
+// A workspace with no location at all is returned as it is.
+func (c *Client) WaitLocations(ctx context.Context, p Poll) ([]LocationEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	var last []LocationEntry
+	var lastErr, final error
+	err := wait.PollUntilContextCancel(ctx, p.Every(), true, func(ctx context.Context) (bool, error) {
+		locs, err := c.Locations(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err == nil:
+			last, lastErr = locs, nil
+			done := true
+			for _, l := range locs {
+				if l.Failed() {
+					final = &LocationLoadError{Location: l.Name, Err: l.LoadError}
+					return true, nil
+				}
+				done = done && l.Loaded()
+			}
+			return done, nil
+		case IsTemporary(err):
+			lastErr = err
+		default:
+			final = err
+			return true, nil
+		}
+		return false, nil
+	})
+	if err == nil {
+		return last, final
+	}
+	if parentDone(ctx) {
+		return last, ctx.Err()
+	}
+	if lastErr != nil {
+		return last, fmt.Errorf("code locations not loaded after %s; last error: %w", p.Timeout, lastErr)
+	}
+	var pending []string
+	for _, l := range last {
+		if !l.Loaded() {
+			st := l.LoadStatus
+			if l.LoadError != nil {
+				st += " with a load error: " + firstLine(l.LoadError.Message)
+			}
+			pending = append(pending, fmt.Sprintf("%s (%s)", l.Name, st))
+		}
+	}
+	return last, fmt.Errorf("code locations not loaded after %s: %s", p.Timeout, listOrNone(pending))
+}
