@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/dagster-dev/dagster-dev/internal/dagit"
 )
 
 // dagitAccess yields the base URL Dagit answers on from this machine.
@@ -151,6 +154,15 @@ func (k *kubeClient) dagitPort(ctx context.Context, pod *corev1.Pod) (int, error
 	return 0, fmt.Errorf("pod %s has no port named %q, the Dagit Service's targetPort", pod.Name, target.StrVal)
 }
 
+// Poll controls a wait loop: how often to ask and for how long.
+type Poll = dagit.Poll
+
+// parentDone distinguishes "our own timeout fired" from "the caller gave
+// up" (Ctrl-C): only the former is a test failure worth a message.
+func parentDone(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), context.Canceled)
+}
+
 // ServerInfo is Dagit's /server_info answer.
 type ServerInfo struct {
 	WebserverVersion string `json:"dagster_webserver_version"`
@@ -215,7 +227,7 @@ func waitServerInfo(ctx context.Context, client *http.Client, base func(context.
 				return ServerInfo{}, fmt.Errorf("no answer from Dagit within %s", p.Timeout)
 			}
 			return ServerInfo{}, fmt.Errorf("no answer from Dagit within %s: %w", p.Timeout, lastErr)
-		case <-time.After(p.interval()):
+		case <-time.After(p.Every()):
 		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/stack"
 )
@@ -126,7 +127,7 @@ type suite struct {
 	cfg     *config.Config
 	kube    *kubeClient
 	dagit   dagitAccess
-	gql     *GraphQL
+	gql     *dagit.Client
 	http    *http.Client
 	release releaseOps
 	// token makes this run's fixture values unique.
@@ -159,7 +160,7 @@ func (s *suite) connect(ctx context.Context) error {
 	} else {
 		s.dagit = directDagit{url: s.cfg.DagitURL()}
 	}
-	s.gql = &GraphQL{Base: s.dagit.BaseURL, HTTP: s.http}
+	s.gql = &dagit.Client{URL: s.dagit.BaseURL, HTTP: s.http}
 	s.release = &chartRelease{cfg: s.cfg, kube: s.kube}
 	s.token = randomToken()
 	s.poll = 2 * time.Second

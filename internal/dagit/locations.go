@@ -1,0 +1,434 @@
+package dagit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// Location load states (RepositoryLocationLoadStatus).
+const (
+	LocationLoading = "LOADING"
+	LocationLoaded  = "LOADED"
+)
+
+// Typenames of locationOrLoadError.
+const (
+	typeRepositoryLocation = "RepositoryLocation"
+	typePythonError        = "PythonError"
+)
+
+// LocationState is what Dagit says about one code location (Location).
+type LocationState struct {
+	// Found is false when the workspace has no location of that name.
+	Found bool
+	// LoadStatus is LOADING or LOADED.
+	LoadStatus string
+	// Typename of locationOrLoadError: RepositoryLocation when it loaded,
+	// PythonError when loading failed, "" while there is no result yet.
+	Typename string
+	// LoadError is set when the location failed to load.
+	LoadError *PythonError
+	// Jobs maps repository name to its job names.
+	Jobs map[string][]string
+}
+
+// Ready is the condition Dagster's own kind tests wait for: LOADED and a
+// RepositoryLocation. Polling only loadStatus races a reload (the status
+// can be LOADED from the previous server while the new one is coming up).
+func (s LocationState) Ready() bool {
+	return s.Found && s.LoadStatus == LocationLoaded && s.Typename == typeRepositoryLocation
+}
+
+// HasJob reports whether repo in the location defines job.
+func (s LocationState) HasJob(repo, job string) bool {
+	for _, j := range s.Jobs[repo] {
+		if j == job {
+			return true
+		}
+	}
+	return false
+}
+
+func (s LocationState) String() string {
+	switch {
+	case !s.Found:
+		return "not in the workspace"
+	case s.LoadError != nil:
+		return fmt.Sprintf("%s with a load error: %s", s.LoadStatus, firstLine(s.LoadError.Message))
+	case s.Typename == "":
+		return s.LoadStatus + " (no location yet)"
+	}
+	return fmt.Sprintf("%s (%s)", s.LoadStatus, s.Typename)
+}
+
+// Location asks for one code location's state.
+func (c *Client) Location(ctx context.Context, name string) (LocationState, error) {
+	var out struct {
+		Entry *struct {
+			Typename   string `json:"__typename"`
+			Name       string `json:"name"`
+			LoadStatus string `json:"loadStatus"`
+			Location   *struct {
+				Typename     string   `json:"__typename"`
+				Message      string   `json:"message"`
+				ClassName    string   `json:"className"`
+				Stack        []string `json:"stack"`
+				Repositories []struct {
+					Name string `json:"name"`
+					Jobs []struct {
+						Name string `json:"name"`
+					} `json:"jobs"`
+				} `json:"repositories"`
+			} `json:"locationOrLoadError"`
+			Message string   `json:"message"`
+			Stack   []string `json:"stack"`
+		} `json:"workspaceLocationEntryOrError"`
+	}
+	if err := c.do(ctx, "workspaceLocationEntryOrError", queryLocationEntry, map[string]any{"name": name}, &out); err != nil {
+		return LocationState{}, err
+	}
+	e := out.Entry
+	if e == nil {
+		return LocationState{}, nil
+	}
+	if e.Typename == typePythonError {
+		return LocationState{}, &PythonError{Message: e.Message, Stack: e.Stack}
+	}
+	st := LocationState{Found: true, LoadStatus: e.LoadStatus}
+	if l := e.Location; l != nil {
+		st.Typename = l.Typename
+		switch l.Typename {
+		case typePythonError:
+			st.LoadError = &PythonError{Message: l.Message, ClassName: l.ClassName, Stack: l.Stack}
+		case typeRepositoryLocation:
+			st.Jobs = map[string][]string{}
+			for _, r := range l.Repositories {
+				names := make([]string, 0, len(r.Jobs))
+				for _, j := range r.Jobs {
+					names = append(names, j.Name)
+				}
+				st.Jobs[r.Name] = names
+			}
+		}
+	}
+	return st, nil
+}
+
+// LocationNames lists the workspace's code locations, for a failure message
+// that says which names exist when the expected one does not.
+func (c *Client) LocationNames(ctx context.Context) ([]string, error) {
+	var out struct {
+		W struct {
+			Typename string `json:"__typename"`
+			Entries  []struct {
+				Name string `json:"name"`
+			} `json:"locationEntries"`
+			Message string `json:"message"`
+		} `json:"workspaceOrError"`
+	}
+	if err := c.do(ctx, "workspaceOrError", queryWorkspaceLocations, nil, &out); err != nil {
+		return nil, err
+	}
+	if out.W.Typename == typePythonError {
+		return nil, &PythonError{Message: out.W.Message}
+	}
+	names := make([]string, 0, len(out.W.Entries))
+	for _, e := range out.W.Entries {
+		names = append(names, e.Name)
+	}
+	return names, nil
+}
+
+// unreachableError is the load error of a location whose gRPC server did
+// not answer. Dagit keeps watching such a location and reloads it when the
+// server answers (its server watcher's reconnect and error-recovery loops),
+// so it heals: the usual case right after Dagit and the user-code server
+// rolled together.
+const unreachableError = "DagsterUserCodeUnreachableError"
+
+// Unreachable reports whether the error is a code server that did not
+// answer, a load error Dagit retries by itself, as opposed to an error in
+// the user's code, which stays until the code changes.
+func (e *PythonError) Unreachable() bool {
+	return e != nil && (e.ClassName == unreachableError || strings.Contains(e.Message, unreachableError))
+}
+
+// WaitLocation polls until the location is Ready. A location that failed to
+// load for a reason Dagit does not retry (an error in the user's code) is
+// reported at once, since waiting would only delay the message; an
+// unreachable server and an unreachable Dagit (connection refused while it
+// restarts) are waited out.
+func (c *Client) WaitLocation(ctx context.Context, name string, p Poll) (LocationState, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	var last LocationState
+	var lastErr, final error
+	err := wait.PollUntilContextCancel(ctx, p.Every(), true, func(ctx context.Context) (bool, error) {
+		st, err := c.Location(ctx, name)
+		switch {
+		case ctx.Err() != nil:
+			// The deadline cut the request short: report below.
+		case err == nil:
+			last, lastErr = st, nil
+			if st.Ready() {
+				return true, nil
+			}
+			if st.LoadStatus == LocationLoaded && st.LoadError != nil && !st.LoadError.Unreachable() {
+				final = fmt.Errorf("code location %q failed to load:\n%s", name, st.LoadError.Error())
+				return true, nil
+			}
+		case IsTemporary(err):
+			lastErr = err
+		default:
+			final = err
+			return true, nil
+		}
+		return false, nil
+	})
+	if err == nil {
+		return last, final
+	}
+	if parentDone(ctx) {
+		return last, ctx.Err()
+	}
+	msg := fmt.Sprintf("code location %q not loaded after %s: %s", name, p.Timeout, last)
+	if lastErr != nil {
+		msg = fmt.Sprintf("code location %q not loaded after %s; last error: %v", name, p.Timeout, lastErr)
+	} else if !last.Found {
+		// Name the locations that do exist: a renamed location is the
+		// usual cause.
+		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if names, err := c.LocationNames(lctx); err == nil {
+			msg += fmt.Sprintf(" (the workspace has: %s)", listOrNone(names))
+		}
+		lcancel()
+	}
+	return last, errors.New(msg)
+}
+
+// LocationEntry is one code location of the workspace with everything a
+// caller needs to wait for it, explain its failure or diff its definitions.
+type LocationEntry struct {
+	Name string
+	// LoadStatus is LOADING or LOADED.
+	LoadStatus string
+	// Updated is when Dagit last (re)loaded the entry (updatedTimestamp).
+	Updated time.Time
+	// VersionKey changes whenever Dagit has a new version of the location
+	// (versionKey).
+	VersionKey string
+	// Typename of locationOrLoadError: RepositoryLocation, PythonError, or
+	// "" while there is no result yet.
+	Typename string
+	// LoadError is set when the location failed to load; UserFrame gives
+	// the file:line in the user's code.
+	LoadError *PythonError
+	// Definitions is the summary of what a loaded location defines.
+	Definitions Definitions
+}
+
+// Loaded is LOADED with a RepositoryLocation (see LocationState.Ready).
+func (e LocationEntry) Loaded() bool {
+	return e.LoadStatus == LocationLoaded && e.Typename == typeRepositoryLocation
+}
+
+// Failed is LOADED with a load error Dagit will not retry by itself.
+func (e LocationEntry) Failed() bool {
+	return e.LoadStatus == LocationLoaded && e.LoadError != nil && !e.LoadError.Unreachable()
+}
+
+// entryJSON decodes fragmentLocationEntry.
+type entryJSON struct {
+	Name             string  `json:"name"`
+	LoadStatus       string  `json:"loadStatus"`
+	UpdatedTimestamp float64 `json:"updatedTimestamp"`
+	VersionKey       string  `json:"versionKey"`
+	Location         *struct {
+		Typename string `json:"__typename"`
+		PythonError
+		Repositories []repositoryJSON `json:"repositories"`
+	} `json:"locationOrLoadError"`
+}
+
+func (j *entryJSON) entry() LocationEntry {
+	e := LocationEntry{Name: j.Name, LoadStatus: j.LoadStatus, VersionKey: j.VersionKey}
+	if j.UpdatedTimestamp > 0 {
+		sec, frac := math.Modf(j.UpdatedTimestamp)
+		e.Updated = time.Unix(int64(sec), int64(frac*1e9))
+	}
+	if l := j.Location; l != nil {
+		e.Typename = l.Typename
+		switch l.Typename {
+		case typePythonError:
+			pe := l.PythonError
+			e.LoadError = &pe
+		case typeRepositoryLocation:
+			e.Definitions = definitionsOf(l.Repositories)
+		}
+	}
+	return e
+}
+
+// Locations lists every code location of the workspace, in Dagit's order.
+func (c *Client) Locations(ctx context.Context) ([]LocationEntry, error) {
+	var out struct {
+		W struct {
+			Typename string      `json:"__typename"`
+			Entries  []entryJSON `json:"locationEntries"`
+			Message  string      `json:"message"`
+			Stack    []string    `json:"stack"`
+		} `json:"workspaceOrError"`
+	}
+	if err := c.do(ctx, "workspaceOrError", queryLocations, nil, &out); err != nil {
+		return nil, err
+	}
+	if out.W.Typename != "Workspace" {
+		return nil, fmt.Errorf("workspaceOrError: %w", &PythonError{Message: out.W.Message, Stack: out.W.Stack})
+	}
+	entries := make([]LocationEntry, len(out.W.Entries))
+	for i := range out.W.Entries {
+		entries[i] = out.W.Entries[i].entry()
+	}
+	return entries, nil
+}
+
+// ReloadError is a reloadRepositoryLocation answer other than the location
+// entry: RepositoryLocationNotFound, ReloadNotSupported, UnauthorizedError
+// or PythonError (then Python is set).
+type ReloadError struct {
+	Location string
+	Typename string
+	Message  string
+	Python   *PythonError
+}
+
+func (e *ReloadError) Error() string {
+	msg := e.Message
+	if e.Python != nil {
+		msg = e.Python.Error()
+	}
+	return fmt.Sprintf("reloading code location %q: %s: %s", e.Location, e.Typename, msg)
+}
+
+// NotFound reports whether the workspace has no location of that name.
+func (e *ReloadError) NotFound() bool { return e.Typename == "RepositoryLocationNotFound" }
+
+// ReloadLocation asks Dagit to reload a code location
+// (reloadRepositoryLocation) and returns the entry it answers with. That
+// entry can still be LOADING or hold the previous version: wait for the
+// reloaded one by polling Locations until the entry is LOADED with an
+// Updated or VersionKey different from before the reload.
+func (c *Client) ReloadLocation(ctx context.Context, name string) (LocationEntry, error) {
+	var out struct {
+		R struct {
+			Typename string `json:"__typename"`
+			entryJSON
+			PythonError
+		} `json:"reloadRepositoryLocation"`
+	}
+	if err := c.do(ctx, "reloadRepositoryLocation", mutationReloadLocation, map[string]any{"name": name}, &out); err != nil {
+		return LocationEntry{}, err
+	}
+	switch out.R.Typename {
+	case "WorkspaceLocationEntry":
+		return out.R.entry(), nil
+	case typePythonError:
+		pe := out.R.PythonError
+		return LocationEntry{}, &ReloadError{Location: name, Typename: out.R.Typename, Python: &pe}
+	}
+	return LocationEntry{}, &ReloadError{Location: name, Typename: out.R.Typename, Message: out.R.Message}
+}
+
+// LocationLoadError is a code location that failed to load because of its
+// code (not an unreachable server).
+type LocationLoadError struct {
+	Location string
+	Err      *PythonError
+}
+
+func (e *LocationLoadError) Error() string {
+	where := ""
+	if f, ok := e.Err.UserFrame(); ok {
+		where = " at " + f.String()
+	}
+	msg := summary(e.Err.Message)
+	for i := range e.Err.Chain {
+		// The original exception says more than Dagster's wrapper.
+		msg = summary(e.Err.Chain[i].Error.Message)
+	}
+	return fmt.Sprintf("code location %q failed to load%s: %s", e.Location, where, msg)
+}
+
+// summary is the line of an exception message that names it: the first,
+// or for a SyntaxError, whose message starts with its location and the
+// offending code, the last.
+func summary(msg string) string {
+	first := firstLine(msg)
+	if strings.HasPrefix(first, "File \"") {
+		lines := strings.Split(strings.TrimSpace(msg), "\n")
+		return strings.TrimSpace(lines[len(lines)-1])
+	}
+	return first
+}
+
+func (e *LocationLoadError) Unwrap() error { return e.Err }
+
+// WaitLocations polls Locations until every code location of the workspace
+// is Loaded and returns them. A location that Failed ends the wait at once
+// with a *LocationLoadError; an unreachable server or Dagit is waited out.
+// A workspace with no location at all is returned as it is.
+func (c *Client) WaitLocations(ctx context.Context, p Poll) ([]LocationEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	var last []LocationEntry
+	var lastErr, final error
+	err := wait.PollUntilContextCancel(ctx, p.Every(), true, func(ctx context.Context) (bool, error) {
+		locs, err := c.Locations(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err == nil:
+			last, lastErr = locs, nil
+			done := true
+			for _, l := range locs {
+				if l.Failed() {
+					final = &LocationLoadError{Location: l.Name, Err: l.LoadError}
+					return true, nil
+				}
+				done = done && l.Loaded()
+			}
+			return done, nil
+		case IsTemporary(err):
+			lastErr = err
+		default:
+			final = err
+			return true, nil
+		}
+		return false, nil
+	})
+	if err == nil {
+		return last, final
+	}
+	if parentDone(ctx) {
+		return last, ctx.Err()
+	}
+	if lastErr != nil {
+		return last, fmt.Errorf("code locations not loaded after %s; last error: %w", p.Timeout, lastErr)
+	}
+	var pending []string
+	for _, l := range last {
+		if !l.Loaded() {
+			st := l.LoadStatus
+			if l.LoadError != nil {
+				st += " with a load error: " + firstLine(l.LoadError.Message)
+			}
+			pending = append(pending, fmt.Sprintf("%s (%s)", l.Name, st))
+		}
+	}
+	return last, fmt.Errorf("code locations not loaded after %s: %s", p.Timeout, listOrNone(pending))
+}
