@@ -28,6 +28,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/sources"
 )
 
 const ns = "dagster"
@@ -164,13 +165,13 @@ func templateHash(t *testing.T, c kubernetes.Interface, kind, name string) strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		return d.Spec.Template.Annotations[HashAnnotation]
+		return d.Spec.Template.Annotations[sources.HashAnnotation]
 	default:
 		s, err := c.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s.Spec.Template.Annotations[HashAnnotation]
+		return s.Spec.Template.Annotations[sources.HashAnnotation]
 	}
 }
 
@@ -216,7 +217,7 @@ func TestSyncAppliesAndRestartsExactlyTheReaders(t *testing.T) {
 	if string(sec.Data["TOKEN"]) != "hunter2-original" || sec.Type != corev1.SecretTypeOpaque {
 		t.Errorf("Secret %v %s", sec.Data, sec.Type)
 	}
-	if sec.Annotations[SourceAnnotation] != "creds.yaml" || sec.Labels["app.kubernetes.io/managed-by"] != "dagster-dev" {
+	if sec.Annotations[sources.SourceAnnotation] != "creds.yaml" || sec.Labels["app.kubernetes.io/managed-by"] != "dagster-dev" {
 		t.Errorf("metadata %v %v", sec.Annotations, sec.Labels)
 	}
 	// Created objects restart their readers (a pod that started without an
@@ -342,27 +343,6 @@ func TestSyncBadInputAppliesNothingOfIt(t *testing.T) {
 	_, problems, _ := rec.snapshot()
 	if len(problems) != 1 || !strings.Contains(problems[0], "team.env:2: expected KEY=VALUE") || !strings.Contains(problems[0], "nothing applied") {
 		t.Errorf("problems %v", problems)
-	}
-}
-
-func TestApplySourcesValidatesEverythingFirst(t *testing.T) {
-	cfg := project(t)
-	write(t, cfg.Dir, "creds.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: wrong}\n")
-	client := cluster()
-	_, err := ApplySources(context.Background(), Options{Config: cfg, Client: client})
-	if err == nil || !strings.Contains(err.Error(), `metadata.name is "wrong"`) {
-		t.Fatalf("got %v", err)
-	}
-	if got := writes(client); len(got) != 0 {
-		t.Errorf("a bad source must stop all applies, got %v", got)
-	}
-	write(t, cfg.Dir, "creds.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {TOKEN: x}\n")
-	changes, err := ApplySources(context.Background(), Options{Config: cfg, Client: client})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(changes) != 2 || changes[0].Object != "ConfigMap/team" || !changes[0].Created || changes[1].Object != "Secret/creds" {
-		t.Errorf("changes %+v", changes)
 	}
 }
 
@@ -518,36 +498,6 @@ func TestValuesDiff(t *testing.T) {
 	added, removed, changed := valuesDiff(old, cur)
 	if !reflect.DeepEqual(added, []string{"a.new"}) || !reflect.DeepEqual(removed, []string{"a.gone"}) || !reflect.DeepEqual(changed, []string{"a.b", "list"}) {
 		t.Errorf("added %v removed %v changed %v", added, removed, changed)
-	}
-}
-
-func TestTransient(t *testing.T) {
-	transient := []error{
-		&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED},
-		fmt.Errorf("wrapped: %w", syscall.ECONNRESET),
-		apierrors.NewServiceUnavailable("down"),
-		apierrors.NewTooManyRequests("slow down", 1),
-		apierrors.NewInternalError(errors.New("etcd")),
-		apierrors.NewTimeoutError("slow", 1),
-		errors.New(`Get "https://127.0.0.1:6443/api": dial tcp 127.0.0.1:6443: connect: connection refused`),
-	}
-	for _, err := range transient {
-		if !Transient(err) {
-			t.Errorf("%v should be transient", err)
-		}
-	}
-	permanent := []error{
-		nil,
-		context.Canceled,
-		apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "x", errors.New("rbac")),
-		apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, "x", nil),
-		apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "x"),
-		errors.New("template: dagster/templates/x.yaml:3: unexpected EOF"),
-	}
-	for _, err := range permanent {
-		if Transient(err) {
-			t.Errorf("%v should not be transient", err)
-		}
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/sources"
 )
 
 const (
@@ -378,7 +379,7 @@ func newKindProject(t testing.TB, k *kindEnv, extra ...config.Source) *kindProje
 
 	ctx := context.Background()
 	// As `up` does: the objects first, then the workloads that use them.
-	if _, err := ApplySources(ctx, Options{Config: cfg, Client: k.client}); err != nil {
+	if _, err := sources.ApplySources(ctx, cfg, k.client); err != nil {
 		t.Fatal(err)
 	}
 	deps := []*appsv1.Deployment{
