@@ -49,3 +49,9 @@ func TestChartRelease(t *testing.T) {
 		t.Error(r.Name())
 	}
 }
+
+func TestWatchNeedsAConfig(t *testing.T) {
+	if err := (&Watch{}).Run(context.Background()); err == nil {
+		t.Fatal("want an error without a config")
+	}
+}
