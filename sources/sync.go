@@ -22,9 +22,6 @@ import (
 // pending, and the next Restart finishes the job. A Syncer is not safe for
 // concurrent use.
 type Syncer struct {
-	client    kubernetes.Interface
-	namespace string
-
 	// Problem receives what went wrong with one object or workload without
 	// stopping the pass: an apply or patch the API server refused. Nil
 	// drops them.
@@ -32,6 +29,8 @@ type Syncer struct {
 	// Info receives notices (a paused Deployment). Nil drops them.
 	Info func(string)
 
+	client    kubernetes.Interface
+	namespace string
 	// objects is the content of each object in the cluster, as last
 	// applied or read: the base for "unchanged".
 	objects map[string]*Object
