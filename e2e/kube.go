@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/transport/spdy"
 
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
-	"github.com/dagster-dev/dagster-dev/watch"
+	"github.com/dagster-dev/dagster-dev/sources"
 )
 
 // Labels the chart puts on every Dagster pod. The component values are the
@@ -106,7 +106,7 @@ func (k *kubeClient) releaseWorkloads(ctx context.Context) ([]workload, error) {
 		if comp == "" {
 			comp = meta.Labels[labelComponent]
 		}
-		out = append(out, workload{Kind: kind, Name: meta.Name, Component: comp, selector: s, status: st, refs: watch.TemplateRefs(&tmpl.Spec)})
+		out = append(out, workload{Kind: kind, Name: meta.Name, Component: comp, selector: s, status: st, refs: sources.TemplateRefs(&tmpl.Spec)})
 	}
 	for i := range deps.Items {
 		d := &deps.Items[i]

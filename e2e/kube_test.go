@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/dagster-dev/dagster-dev/sources"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
 
@@ -85,7 +86,7 @@ func TestReleaseWorkloadsOnlyTheRelease(t *testing.T) {
 		}
 	}
 	// The same refs watch uses to decide what to restart.
-	if !reflect.DeepEqual(w.refs, watch.TemplateRefs(&worker.Spec.Template.Spec)) {
+	if !reflect.DeepEqual(w.refs, sources.TemplateRefs(&worker.Spec.Template.Spec)) {
 		t.Error("refs differ from watch.TemplateRefs")
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/internal/values"
-	"github.com/dagster-dev/dagster-dev/watch"
+	"github.com/dagster-dev/dagster-dev/sources"
 )
 
 // ManagedByLabel marks objects dagster-dev created itself (namespaces,
@@ -105,7 +105,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 		step.Fail("")
 		return nil, err
 	}
-	changes, err := watch.ApplySources(ctx, watch.Options{Config: cfg, Client: kube.Client})
+	changes, err := sources.ApplySources(ctx, cfg, kube.Client)
 	if err != nil {
 		step.Fail("")
 		return nil, fmt.Errorf("applying ConfigMap/Secret sources: %w", err)
@@ -167,7 +167,7 @@ func (u *Up) checkInputs() (map[string]any, error) {
 	}
 	var errs []error
 	for _, s := range cfg.Watch.Sources {
-		if _, err := watch.LoadSource(cfg, s); err != nil {
+		if _, err := sources.LoadSource(cfg, s); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -326,7 +326,7 @@ func waitDagit(ctx context.Context, base string, timeout time.Duration) error {
 	}
 }
 
-func sourcesNote(cfg *config.Config, changes []watch.Change) string {
+func sourcesNote(cfg *config.Config, changes []sources.Applied) string {
 	if len(cfg.Watch.Sources) == 0 {
 		return "namespace " + cfg.Namespace
 	}

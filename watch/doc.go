@@ -4,45 +4,26 @@
 // changed. No tool it is compared with does the restart part (Tilt, Skaffold
 // and DevSpace re-apply ConfigMaps but leave running pods on the old values).
 //
+// The ConfigMap/Secret domain (file formats, apply, which workloads read
+// what, restart planning) is package sources; this package is the
+// long-running loop around it: file watching, debouncing, the lease,
+// retries, reporting, and chart upgrades for values. stack.Watch assembles
+// it for the CLI (kube connection, Helm release, rollout waiter).
+//
 // # What is synced, and how
 //
-//   - Sources (watch.sources): each becomes one ConfigMap or Secret, applied
-//     with server-side apply (field manager "dagster-dev", conflicts forced:
-//     the file is the source of truth). Then every Deployment and
-//     StatefulSet of the namespace whose live pod template references a
-//     changed object (envFrom, env valueFrom, volumes including projected
-//     ones) gets HashAnnotation on its pod template: a sha256 over the
-//     content of the watched objects it reads. Equal content means an equal
-//     hash, so a save without changes, or restarting watch, restarts
-//     nothing. Job pods are not restarted: each Dagster run starts a new pod
-//     that reads the current values.
+//   - Sources (watch.sources): each file is loaded with sources.LoadSource
+//     and applied through a sources.Syncer: one ConfigMap or Secret per
+//     source, server-side applied, then every workload that reads a changed
+//     one gets sources.HashAnnotation on its pod template, so it rolls
+//     exactly when the content it reads changed. See package sources for
+//     the formats and the restart rule.
 //   - Env values (watch.env dotenv files → dagit.env / job_runner.env) and
 //     every other chart value (valuesFiles, values) go through a chart
 //     upgrade with internal/values.For, the same values `up` installs, so
 //     the two never undo each other. The chart's checksum annotations roll
 //     exactly the workloads whose rendered config changed; watch finds them
 //     by comparing pod templates before and after the upgrade.
-//
-// # Source formats
-//
-// format: auto (default) picks, in order: dir for a directory; dotenv for
-// names .env, .env.*, *.env; for *.yaml, *.yml, *.json a manifest when the
-// document has apiVersion and kind, else a YAML map; otherwise by content (a
-// first line KEY=... is dotenv). Explicit formats: dotenv, yaml, dir,
-// manifest.
-//
-//   - dotenv: python-dotenv / Docker Compose syntax, no ${VAR} expansion
-//     (see values.ParseDotenv); keys must be shell variable names.
-//   - yaml: a flat map of scalars; values keep their text ("1.50").
-//   - dir: one key per regular file, like `kubectl create configmap
-//     --from-file=DIR`, except that dotfiles and editor temp files are
-//     skipped; subdirectories are ignored.
-//   - manifest: a v1 ConfigMap or Secret whose kind and name match the
-//     declared source (and namespace, if set); data (base64 for Secrets),
-//     stringData and type are used, labels and annotations are not.
-//
-// Every source must be UTF-8 text (no NUL bytes), at most 1 MiB per file
-// and per object, with keys valid for a ConfigMap.
 //
 // # Bad input
 //
@@ -56,24 +37,25 @@
 //
 // Parent directories are watched, never single files, because editors save
 // by writing a temp file and renaming it over the original. Editor temp
-// files (IsEditorTemp) are ignored. Events are debounced: a batch is synced
-// after watch.debounce (200 ms) without events, or 10 debounce periods after
-// its first event during a continuous stream. Batches that arrive while a
-// sync runs are merged, so a burst of writes is applied once with the final
-// content.
+// files (sources.IsEditorTemp) are ignored. Events are debounced: a batch is
+// synced after watch.debounce (200 ms) without events, or 10 debounce
+// periods after its first event during a continuous stream. Batches that
+// arrive while a sync runs are merged, so a burst of writes is applied once
+// with the final content.
 //
 // # One watch per environment
 //
 // Run takes the coordination.k8s.io Lease LeaseName in the namespace,
 // renews it every 5 s, and deletes it on exit; a second watch is refused
 // with ErrAlreadyWatching naming the holder. A killed watch's lease expires
-// after 15 s. Sync (--once) and ApplySources take no lease: they are short
-// and idempotent (they converge to the files, whoever runs them).
+// after 15 s. Sync (--once) and sources.ApplySources (`up`) take no lease:
+// they are short and idempotent (they converge to the files, whoever runs
+// them).
 //
 // # Failure handling
 //
 // While the API server is unreachable (connection refused, timeouts, 5xx,
-// 429) a sync is retried with backoff from 0.5 s to 15 s, re-reading the
-// files each time, and each retry is reported. Cancelling the context
-// (Ctrl-C) stops everything and returns nil.
+// 429: sources.Transient) a sync is retried with backoff from 0.5 s to 15 s,
+// re-reading the files each time, and each retry is reported. Cancelling the
+// context (Ctrl-C) stops everything and returns nil.
 package watch

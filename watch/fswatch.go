@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/dagster-dev/dagster-dev/sources"
 )
 
 // fileWatch turns fsnotify events into the watched paths they concern.
@@ -100,7 +102,7 @@ func (f *fileWatch) match(ev fsnotify.Event) (hits []string, rewatch bool) {
 	parent := filepath.Dir(name)
 	if f.dirTargets[parent] {
 		base := filepath.Base(name)
-		if strings.HasPrefix(base, ".") || IsEditorTemp(base) {
+		if strings.HasPrefix(base, ".") || sources.IsEditorTemp(base) {
 			return nil, false
 		}
 		return []string{parent}, false

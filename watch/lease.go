@@ -14,6 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/sources"
 )
 
 // LeaseName is the coordination.k8s.io Lease that makes one watch per
@@ -56,7 +59,7 @@ func (l *lease) acquire(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		cur, err := l.client.CoordinationV1().Leases(l.namespace).Get(ctx, LeaseName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			_, err = l.client.CoordinationV1().Leases(l.namespace).Create(ctx, l.fresh(), metav1.CreateOptions{FieldManager: FieldManager})
+			_, err = l.client.CoordinationV1().Leases(l.namespace).Create(ctx, l.fresh(), metav1.CreateOptions{FieldManager: sources.FieldManager})
 			if apierrors.IsAlreadyExists(err) && attempt < 3 {
 				continue // another watch created it at the same moment: look again
 			}
@@ -75,7 +78,7 @@ func (l *lease) acquire(ctx context.Context) error {
 		}
 		next := cur.DeepCopy()
 		next.Spec = l.fresh().Spec
-		_, err = l.client.CoordinationV1().Leases(l.namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: FieldManager})
+		_, err = l.client.CoordinationV1().Leases(l.namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: sources.FieldManager})
 		if apierrors.IsConflict(err) && attempt < 3 {
 			continue
 		}
@@ -86,7 +89,7 @@ func (l *lease) acquire(ctx context.Context) error {
 func (l *lease) fresh() *coordv1.Lease {
 	now := metav1.NewMicroTime(l.now())
 	return &coordv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: LeaseName, Namespace: l.namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "dagster-dev"}},
+		ObjectMeta: metav1.ObjectMeta{Name: LeaseName, Namespace: l.namespace, Labels: kube.ManagedByLabels()},
 		Spec: coordv1.LeaseSpec{
 			HolderIdentity:       ptr.To(l.identity),
 			LeaseDurationSeconds: ptr.To(int32(leaseDuration / time.Second)),
@@ -124,7 +127,7 @@ func (l *lease) renew(ctx context.Context) error {
 	cur, err := l.client.CoordinationV1().Leases(l.namespace).Get(ctx, LeaseName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		// Deleted by hand: take it again rather than run unprotected.
-		_, err = l.client.CoordinationV1().Leases(l.namespace).Create(ctx, l.fresh(), metav1.CreateOptions{FieldManager: FieldManager})
+		_, err = l.client.CoordinationV1().Leases(l.namespace).Create(ctx, l.fresh(), metav1.CreateOptions{FieldManager: sources.FieldManager})
 		return err
 	}
 	if err != nil {
@@ -135,7 +138,7 @@ func (l *lease) renew(ctx context.Context) error {
 	}
 	now := metav1.NewMicroTime(l.now())
 	cur.Spec.RenewTime = &now
-	_, err = l.client.CoordinationV1().Leases(l.namespace).Update(ctx, cur, metav1.UpdateOptions{FieldManager: FieldManager})
+	_, err = l.client.CoordinationV1().Leases(l.namespace).Update(ctx, cur, metav1.UpdateOptions{FieldManager: sources.FieldManager})
 	if apierrors.IsConflict(err) {
 		return l.renew(ctx)
 	}
@@ -166,7 +169,7 @@ func (l *lease) keep(ctx context.Context, rep Reporter) error {
 			return nil
 		case errors.Is(err, errLeaseLost):
 			return err
-		case Transient(err):
+		case sources.Transient(err):
 			if !failing {
 				rep.Info(fmt.Sprintf("cannot renew the watch lease (API server unreachable: %v); retrying every %s", err, leaseRenew))
 			}

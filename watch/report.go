@@ -3,7 +3,6 @@ package watch
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -114,29 +113,6 @@ func roundDuration(d time.Duration) time.Duration {
 	}
 }
 
-// KeyDiff compares two key/value maps by key; values are compared but never
-// returned.
-func KeyDiff(old, cur map[string]string) (added, removed, changed []string) {
-	for k, v := range cur {
-		ov, ok := old[k]
-		switch {
-		case !ok:
-			added = append(added, k)
-		case ov != v:
-			changed = append(changed, k)
-		}
-	}
-	for k := range old {
-		if _, ok := cur[k]; !ok {
-			removed = append(removed, k)
-		}
-	}
-	sort.Strings(added)
-	sort.Strings(removed)
-	sort.Strings(changed)
-	return added, removed, changed
-}
-
 // NewTextReporter writes one timestamped line per report to w: the plain
 // rendering for terminals, CI logs and tests.
 func NewTextReporter(w io.Writer) Reporter {
@@ -189,3 +165,10 @@ type discard struct{}
 func (discard) Info(string)    {}
 func (discard) Problem(error)  {}
 func (discard) Changed(Change) {}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -14,7 +14,6 @@ import (
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/stack"
-	"github.com/dagster-dev/dagster-dev/watch"
 )
 
 var (
@@ -140,21 +139,7 @@ last good state. Ctrl-C stops.`,
 			if err != nil {
 				return err
 			}
-			kube, err := stack.Connect(cfg)
-			if err != nil {
-				return err
-			}
-			rel, err := watch.ChartRelease(cfg, kube.Kubeconfig, kube.Context)
-			if err != nil {
-				return err
-			}
-			err = watch.Run(c.Context, watch.Options{
-				Config:   cfg,
-				Client:   kube.Client,
-				Release:  rel,
-				Reporter: watch.NewTextReporter(c.App.Writer),
-				Once:     c.Bool("once"),
-			})
+			err = (&stack.Watch{Config: cfg, Out: c.App.Writer, Once: c.Bool("once")}).Run(c.Context)
 			if err != nil {
 				return explain(c.App.ErrWriter, err)
 			}

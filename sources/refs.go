@@ -1,4 +1,4 @@
-package watch
+package sources
 
 import (
 	"context"
@@ -15,14 +15,15 @@ import (
 	"github.com/dagster-dev/dagster-dev/config"
 )
 
-// HashAnnotation is the pod template annotation watch sets to the content
-// hash of the watched objects a workload consumes. Changing it rolls the
+// HashAnnotation is the pod template annotation dagster-dev sets (Syncer,
+// so both `up` and `watch`) to the content hash of the sources a workload
+// consumes. Changing it rolls the
 // workload like `kubectl rollout restart`, but a content hash (unlike a
 // timestamp) leaves the template untouched when the content is the same,
 // so re-saving a file or restarting watch never restarts anything.
 const HashAnnotation = "dagster-dev.io/config-hash"
 
-// Workload is a Deployment or StatefulSet as far as watch cares.
+// Workload is a Deployment or StatefulSet as far as restarts care.
 type Workload struct {
 	Kind string // "Deployment" or "StatefulSet"
 	Name string

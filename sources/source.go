@@ -1,4 +1,4 @@
-package watch
+package sources
 
 import (
 	"crypto/sha256"

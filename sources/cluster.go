@@ -1,4 +1,4 @@
-package watch
+package sources
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"net"
 	"strings"
 	"syscall"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,11 +18,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
-// FieldManager owns the fields watch writes, for server-side apply and
-// patches alike, so `kubectl get -o yaml --show-managed-fields` tells who
-// set what.
+// FieldManager owns the fields dagster-dev writes to sources, workloads
+// and the watch lease, for server-side apply and patches alike, so
+// `kubectl get -o yaml --show-managed-fields` tells who set what.
 const FieldManager = "dagster-dev"
 
 // SourceAnnotation records on each object the file it is built from.
@@ -73,7 +73,7 @@ func getLive(ctx context.Context, client kubernetes.Interface, namespace, kind, 
 func applyObject(ctx context.Context, client kubernetes.Interface, namespace string, obj *Object, origin string) error {
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
 	annotations := map[string]string{SourceAnnotation: origin}
-	labels := map[string]string{"app.kubernetes.io/managed-by": "dagster-dev"}
+	labels := kube.ManagedByLabels()
 	var live map[string]bool
 	switch obj.Kind {
 	case config.KindConfigMap:
@@ -191,19 +191,3 @@ func Transient(err error) bool {
 	}
 	return false
 }
-
-// backoff is the retry schedule while the API server is unreachable:
-// 0.5 s doubling to 15 s, quick enough to notice a restarted kind node, slow
-// enough not to spam a log for a cluster that is down for good.
-type backoff struct{ next time.Duration }
-
-func (b *backoff) step() time.Duration {
-	if b.next == 0 {
-		b.next = 500 * time.Millisecond
-	}
-	d := b.next
-	b.next = min(2*b.next, 15*time.Second)
-	return d
-}
-
-func (b *backoff) reset() { b.next = 0 }

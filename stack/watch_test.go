@@ -1,4 +1,4 @@
-package watch
+package stack
 
 import (
 	"context"
@@ -47,5 +47,11 @@ func TestChartRelease(t *testing.T) {
 	}
 	if r.Name() != "dagster" {
 		t.Error(r.Name())
+	}
+}
+
+func TestWatchNeedsAConfig(t *testing.T) {
+	if err := (&Watch{}).Run(context.Background()); err == nil {
+		t.Fatal("want an error without a config")
 	}
 }

@@ -1,0 +1,108 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/storage/driver"
+
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/watch"
+)
+
+// Watch is `dagster-dev watch`: it connects to the environment's cluster
+// and runs watch.Run with the config's Helm release (for env and values
+// changes) and readiness.WaitRollout as the rollout waiter. Ctrl-C
+// (cancelling ctx) is a clean exit.
+type Watch struct {
+	Config *config.Config
+	// Out receives one timestamped line per report (watch.NewTextReporter).
+	Out io.Writer
+	// Reporter, when set, receives the reports instead of Out.
+	Reporter watch.Reporter
+	// Once syncs once, waits for the restarts and returns (--once).
+	Once bool
+}
+
+// Run performs Watch.
+func (w *Watch) Run(ctx context.Context) error {
+	cfg := w.Config
+	if cfg == nil {
+		return errors.New("stack: Watch.Config is required")
+	}
+	rep := w.Reporter
+	if rep == nil {
+		out := w.Out
+		if out == nil {
+			out = io.Discard
+		}
+		rep = watch.NewTextReporter(out)
+	}
+	kube, err := Connect(cfg)
+	if err != nil {
+		return err
+	}
+	rel, err := newChartRelease(cfg, kube.Kubeconfig, kube.Context)
+	if err != nil {
+		return err
+	}
+	return watch.Run(ctx, watch.Options{
+		Config:      cfg,
+		Client:      kube.Client,
+		Release:     rel,
+		Reporter:    rep,
+		Once:        w.Once,
+		WaitRollout: readiness.WaitRollout,
+	})
+}
+
+// newChartRelease is the watch.Release of the config's Helm release,
+// through the chart package: chart.Apply upgrades it (no Helm wait; watch
+// waits for exactly the workloads that changed), and the deployed
+// revision's user-supplied values are what watch compares against.
+// kubeconfigPath and kubeContext are those of the environment (Kube's
+// fields).
+func newChartRelease(cfg *config.Config, kubeconfigPath, kubeContext string) (watch.Release, error) {
+	ac, err := chart.NewActionConfig(kubeconfigPath, kubeContext, cfg.Namespace, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &chartRelease{ac: ac, namespace: cfg.Namespace, name: cfg.Release}, nil
+}
+
+type chartRelease struct {
+	ac        *action.Configuration
+	namespace string
+	name      string
+}
+
+func (r *chartRelease) Name() string { return r.name }
+
+// Values reads the last deployed revision. A release that only has failed
+// or pending revisions counts as not installed: `up` must repair it, and an
+// upgrade from watch would only hide the failure.
+func (r *chartRelease) Values(context.Context) (map[string]any, bool, error) {
+	rel, err := r.ac.Releases.Deployed(r.name)
+	if errors.Is(err, driver.ErrReleaseNotFound) || errors.Is(err, driver.ErrNoDeployedReleases) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading release %s: %w", r.name, err)
+	}
+	if rel.Config == nil {
+		return map[string]any{}, true, nil
+	}
+	return rel.Config, true, nil
+}
+
+// Upgrade applies vals; watch calls it only for an installed release, so
+// chart.Apply's install branch is never taken from here.
+func (r *chartRelease) Upgrade(ctx context.Context, vals map[string]any) error {
+	_, err := (&chart.Apply{Config: r.ac, Namespace: r.namespace, ReleaseName: r.name, Values: vals}).Run(ctx)
+	return err
+}

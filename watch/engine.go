@@ -1,0 +1,349 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/sources"
+)
+
+// engine is the state of one watch. sync and everything it calls run on
+// one goroutine; rollout waits run on their own and only report.
+type engine struct {
+	opts   Options
+	cfg    *config.Config
+	client kubernetes.Interface
+	ns     string
+	rep    Reporter
+	wait   RolloutWaiter
+
+	// sources applies the ConfigMap/Secret sources and restarts their
+	// readers; it remembers what the cluster holds.
+	sources *sources.Syncer
+	// srcErr is the last reported error per source, so a file that stays
+	// broken is reported when touched, not on every unrelated sync.
+	srcErr map[string]string
+	// pending are changes applied but not yet handed to a rollout wait
+	// (the API failed before their readers were patched); the next sync
+	// finishes the job.
+	pending []*Change
+
+	// Chart values state.
+	valuesErr      string
+	deployed       map[string]any // canonical (JSON) form; nil until read
+	releaseMissing bool
+	valuesRoll     *valuesRoll
+
+	// problems counts reported problems, for Sync's verdict.
+	problems atomic.Int64
+	rollouts sync.WaitGroup
+}
+
+func newEngine(opts Options) (*engine, error) {
+	if opts.Config == nil {
+		return nil, errors.New("watch: Options.Config is required")
+	}
+	if opts.Client == nil {
+		return nil, errors.New("watch: Options.Client is required")
+	}
+	var rep Reporter = discard{}
+	if opts.Reporter != nil {
+		rep = opts.Reporter
+	}
+	wait := opts.WaitRollout
+	if wait == nil {
+		wait = readiness.WaitRollout
+	}
+	if opts.RolloutTimeout <= 0 {
+		opts.RolloutTimeout = opts.Config.Timeout.Duration
+	}
+	e := &engine{
+		opts:    opts,
+		cfg:     opts.Config,
+		client:  opts.Client,
+		ns:      opts.Config.Namespace,
+		rep:     &lockedReporter{r: rep},
+		wait:    wait,
+		sources: sources.NewSyncer(opts.Client, opts.Config.Namespace),
+		srcErr:  map[string]string{},
+	}
+	e.sources.Problem = e.problem
+	e.sources.Info = e.rep.Info
+	return e, nil
+}
+
+func (e *engine) problem(err error) {
+	e.problems.Add(1)
+	e.rep.Problem(err)
+}
+
+// retry runs fn until it succeeds, fails for a reason other than an
+// unreachable API server, or ctx ends; each retry is reported.
+func (e *engine) retry(ctx context.Context, what string, fn func() error) error {
+	var b backoff
+	for {
+		err := fn()
+		if err == nil || !sources.Transient(err) {
+			return err
+		}
+		d := b.step()
+		e.rep.Info(fmt.Sprintf("%s: API server unreachable (%v); retrying in %s", what, err, d))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// paths lists what the file watch must cover: files, and directories whose
+// files count.
+func (e *engine) paths() (files, dirs []string) {
+	for _, f := range e.cfg.ValuesFiles {
+		files = append(files, e.cfg.Resolve(f))
+	}
+	for _, f := range []string{e.cfg.Watch.Env.Dagit, e.cfg.Watch.Env.JobRunner} {
+		if f != "" {
+			files = append(files, e.cfg.Resolve(f))
+		}
+	}
+	if e.cfg.Path != "" {
+		files = append(files, e.cfg.Path)
+	}
+	for _, s := range e.cfg.Watch.Sources {
+		p := e.cfg.Resolve(s.Path)
+		if s.Format == config.FormatDir || s.Format == config.FormatAuto || s.Format == "" {
+			dirs = append(dirs, p)
+		} else {
+			files = append(files, p)
+		}
+	}
+	return files, dirs
+}
+
+func (e *engine) valuesInputs() []string {
+	var out []string
+	for _, f := range e.cfg.ValuesFiles {
+		out = append(out, e.cfg.Resolve(f))
+	}
+	for _, f := range []string{e.cfg.Watch.Env.Dagit, e.cfg.Watch.Env.JobRunner} {
+		if f != "" {
+			out = append(out, e.cfg.Resolve(f))
+		}
+	}
+	return out
+}
+
+// watch is the long-running loop: one goroutine turns file events into
+// debounced batches, this one syncs them one after another. Batches that
+// arrive while a sync runs are merged, so a burst never queues up stale
+// applies; after a transient API error the batch is retried with backoff,
+// re-reading the files, so the retry applies the latest content.
+func (e *engine) watch(ctx context.Context) error {
+	files, dirs := e.paths()
+	fw, err := newFileWatch(files, dirs)
+	if err != nil {
+		return err
+	}
+	defer fw.Close()
+
+	var mu sync.Mutex
+	var pending batch
+	kick := make(chan struct{}, 1)
+	deliver := func(b batch) {
+		mu.Lock()
+		pending.merge(b)
+		mu.Unlock()
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	fsErr := make(chan error, 1)
+	go e.collect(ctx, fw, deliver, fsErr)
+
+	n := len(files) + len(dirs)
+	if len(e.cfg.Watch.Sources) == 0 && len(e.valuesInputs()) == 0 {
+		e.rep.Info("nothing to watch: declare watch.sources, watch.env or valuesFiles in " + config.DefaultFile)
+	}
+	e.rep.Info(fmt.Sprintf("watching %d %s for namespace %s (Ctrl-C to stop)", n, plural(n, "path", "paths"), e.ns))
+	deliver(batch{all: true, first: time.Now()})
+
+	var retry batch
+	var b backoff
+	var retryC <-chan time.Time
+	settled := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-fsErr:
+			return err
+		case <-kick:
+		case <-retryC:
+		}
+		mu.Lock()
+		cur := pending
+		pending = batch{}
+		mu.Unlock()
+		cur.merge(retry)
+		if cur.empty() {
+			continue
+		}
+		err := e.sync(ctx, cur)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			retry, retryC = batch{}, nil
+			b.reset()
+			if !settled {
+				// Start-up (Helm and API scheme registration, the first
+				// lists) leaves garbage the scavenger would return to the
+				// OS only over minutes; watch then idles for hours, so hand
+				// it back once now.
+				debug.FreeOSMemory()
+				settled = true
+			}
+		case sources.Transient(err):
+			retry = cur
+			d := b.step()
+			e.rep.Info(fmt.Sprintf("API server unreachable (%v); retrying in %s", err, d))
+			retryC = time.After(d)
+		default:
+			// Not transient and not about one input: report and carry on,
+			// the next change tries again.
+			retry, retryC = batch{}, nil
+			e.problem(err)
+		}
+	}
+}
+
+// collect reads file events into the debouncer and delivers due batches.
+func (e *engine) collect(ctx context.Context, fw *fileWatch, deliver func(batch), fsErr chan<- error) {
+	d := newDebouncer(e.cfg.Watch.Debounce.Duration)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	arm := func() {
+		if due := d.due(); !due.IsZero() {
+			timer.Reset(max(time.Until(due), 0))
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-fw.w.Events:
+			if !ok {
+				return
+			}
+			hits, rewatch := fw.match(ev)
+			if rewatch {
+				if err := fw.ensure(); err != nil {
+					e.rep.Problem(err)
+				}
+			}
+			now := time.Now()
+			for _, h := range hits {
+				d.add(h, now)
+			}
+			if len(hits) > 0 {
+				arm()
+			}
+		case err, ok := <-fw.w.Errors:
+			if !ok {
+				return
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// Events were dropped: any file may have changed.
+				e.rep.Info("file event queue overflowed; re-reading every watched file")
+				d.addAll(time.Now())
+				arm()
+				continue
+			}
+			select {
+			case fsErr <- fmt.Errorf("file watch: %w", err):
+			default:
+			}
+			return
+		case <-timer.C:
+			if b, ok := d.take(time.Now()); ok {
+				deliver(b)
+			}
+			arm()
+		}
+	}
+}
+
+// sync applies one batch: sources first (so that a chart upgrade that
+// starts referencing an object finds it), then chart values.
+func (e *engine) sync(ctx context.Context, b batch) error {
+	if e.cfg.Path != "" && b.paths[e.cfg.Path] {
+		e.rep.Info(fmt.Sprintf("%s changed: restart watch to use the new settings (watching continues with the old ones)", values.DisplayPath(e.cfg.Path)))
+	}
+	if err := e.syncSources(ctx, b); err != nil {
+		return err
+	}
+	return e.syncValues(ctx, b)
+}
+
+// finish waits for a change's rollouts in the background and reports it.
+func (e *engine) finish(ctx context.Context, c *Change, ws []sources.Workload, first time.Time) {
+	for _, w := range ws {
+		c.Restarted = append(c.Restarted, w.ID())
+	}
+	if len(ws) == 0 {
+		e.rep.Changed(*c)
+		return
+	}
+	e.rollouts.Add(1)
+	go func() {
+		defer e.rollouts.Done()
+		errs := make([]error, len(ws))
+		var wg sync.WaitGroup
+		for i, w := range ws {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = e.wait(ctx, e.client, e.ns, w.Kind, w.Name, e.opts.RolloutTimeout)
+			}()
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			return // stopping: no verdict to give
+		}
+		c.Ready = time.Since(first)
+		if err := errors.Join(errs...); err != nil {
+			c.RolloutErr = err
+			e.problems.Add(1)
+		}
+		e.rep.Changed(*c)
+	}()
+}
+
+// backoff is the retry schedule while the API server is unreachable:
+// 0.5 s doubling to 15 s, quick enough to notice a restarted kind node, slow
+// enough not to spam a log for a cluster that is down for good.
+type backoff struct{ next time.Duration }
+
+func (b *backoff) step() time.Duration {
+	if b.next == 0 {
+		b.next = 500 * time.Millisecond
+	}
+	d := b.next
+	b.next = min(2*b.next, 15*time.Second)
+	return d
+}
+
+func (b *backoff) reset() { b.next = 0 }

@@ -1,0 +1,260 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/dagster-dev/dagster-dev/config"
+)
+
+func TestBackoff(t *testing.T) {
+	var b backoff
+	var got []time.Duration
+	for i := 0; i < 8; i++ {
+		got = append(got, b.step())
+	}
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second, 15 * time.Second, 15 * time.Second}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%v", got)
+	}
+	b.reset()
+	if b.step() != 500*time.Millisecond {
+		t.Error("reset")
+	}
+}
+
+func unreachable(c *fake.Clientset, n int) *int {
+	calls := new(int)
+	var mu sync.Mutex
+	c.PrependReactor("patch", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		*calls++
+		if *calls <= n {
+			return true, nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		}
+		return false, nil, nil
+	})
+	return calls
+}
+
+func TestSyncRetriesWhileTheAPIServerIsUnreachable(t *testing.T) {
+	cfg := project(t)
+	client := cluster()
+	calls := unreachable(client, 2)
+	rec := &recorder{}
+	start := time.Now()
+	if err := Sync(context.Background(), Options{Config: cfg, Client: client, Reporter: rec, WaitRollout: (&waiter{}).wait}); err != nil {
+		t.Fatal(err)
+	}
+	if *calls < 3 {
+		t.Errorf("%d calls", *calls)
+	}
+	if took := time.Since(start); took < 1500*time.Millisecond {
+		t.Errorf("retried too fast (%s): backoff is 0.5 s then 1 s", took)
+	}
+	infos, _, _ := rec.snapshot()
+	n := 0
+	for _, s := range infos {
+		if strings.Contains(s, "API server unreachable") && strings.Contains(s, "retrying in") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("want two retry messages, got %v", infos)
+	}
+	if got := configMapData(t, client, "team"); got["LOG_LEVEL"] != "info" {
+		t.Errorf("not applied after recovery: %v", got)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRunWatchesRecoversAndStops(t *testing.T) {
+	cfg := project(t)
+	client := cluster(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	rec := &recorder{}
+	w := &waiter{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Client: client, Reporter: rec, WaitRollout: w.wait, Identity: "first"})
+	}()
+	cmData := func() map[string]string {
+		cm, err := client.CoreV1().ConfigMaps(ns).Get(context.Background(), "team", metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		return cm.Data
+	}
+	waitUntil(t, "the initial sync", func() bool { return cmData()["LOG_LEVEL"] == "info" })
+
+	// A second watch on the same environment is refused.
+	err := Run(context.Background(), Options{Config: cfg, Client: client, Identity: "second"})
+	if !errors.Is(err, ErrAlreadyWatching) || !strings.Contains(err.Error(), "held by first") {
+		t.Fatalf("second watch: %v", err)
+	}
+
+	// An edit is applied.
+	write(t, cfg.Dir, "team.env", "LOG_LEVEL=debug\n")
+	waitUntil(t, "the edit", func() bool { return cmData()["LOG_LEVEL"] == "debug" })
+
+	// A bad edit is reported and applies nothing; the fix recovers.
+	write(t, cfg.Dir, "team.env", "LOG_LEVEL=broken\n1BAD=x\n")
+	waitUntil(t, "the problem report", func() bool { _, p, _ := rec.snapshot(); return len(p) == 1 })
+	if cmData()["LOG_LEVEL"] != "debug" {
+		t.Fatal("bad input was applied")
+	}
+	_, problems, _ := rec.snapshot()
+	if !strings.Contains(problems[0], "team.env:2: invalid variable name") {
+		t.Errorf("problem %q", problems[0])
+	}
+	write(t, cfg.Dir, "team.env", "LOG_LEVEL=fixed\n")
+	waitUntil(t, "the fix", func() bool { return cmData()["LOG_LEVEL"] == "fixed" })
+	infos, _, _ := rec.snapshot()
+	if !slices.ContainsFunc(infos, func(s string) bool { return strings.HasSuffix(s, "team.env: fixed") }) {
+		t.Errorf("no recovery message in %v", infos)
+	}
+
+	// Deleting the source keeps the object.
+	if err := os.Remove(filepath.Join(cfg.Dir, "team.env")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the deletion report", func() bool { _, p, _ := rec.snapshot(); return len(p) == 2 })
+	if cmData()["LOG_LEVEL"] != "fixed" {
+		t.Fatal("deleting the file changed the object")
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop on cancel")
+	}
+	if _, err := client.CoordinationV1().Leases(ns).Get(context.Background(), LeaseName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("lease not released: %v", err)
+	}
+}
+
+func TestRunCoalescesABurst(t *testing.T) {
+	cfg := project(t)
+	// As in TestBurstCoalesces: a quiet period a loaded machine does not
+	// stall for inside a tight write loop.
+	cfg.Watch.Debounce = config.Duration{Duration: 100 * time.Millisecond}
+	client := cluster(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, Options{Config: cfg, Client: client, WaitRollout: (&waiter{}).wait}) }()
+	waitUntil(t, "the initial sync", func() bool {
+		cm, err := client.CoreV1().ConfigMaps(ns).Get(context.Background(), "team", metav1.GetOptions{})
+		return err == nil && cm.Data["LOG_LEVEL"] == "info"
+	})
+	countApplies := func() int {
+		n := 0
+		for _, a := range client.Actions() {
+			if p, ok := a.(k8stesting.PatchAction); ok && a.GetResource().Resource == "configmaps" && string(p.GetPatchType()) == "application/apply-patch+yaml" {
+				n++
+			}
+		}
+		return n
+	}
+	before := countApplies()
+	for i := 0; i < 200; i++ {
+		write(t, cfg.Dir, "team.env", fmt.Sprintf("LOG_LEVEL=v%d\n", i))
+	}
+	waitUntil(t, "the final content", func() bool {
+		cm, _ := client.CoreV1().ConfigMaps(ns).Get(context.Background(), "team", metav1.GetOptions{})
+		return cm.Data["LOG_LEVEL"] == "v199"
+	})
+	time.Sleep(200 * time.Millisecond)
+	if n := countApplies() - before; n < 1 || n > 2 {
+		t.Errorf("a 200-write burst gave %d applies, want 1 or 2", n)
+	}
+	cancel()
+	<-done
+}
+
+func TestLease(t *testing.T) {
+	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a := &lease{client: client, namespace: ns, identity: "a", now: clock}
+	b := &lease{client: client, namespace: ns, identity: "b", now: clock}
+	if err := a.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.acquire(ctx); err != nil {
+		t.Fatalf("re-acquiring an own lease: %v", err)
+	}
+	if err := b.acquire(ctx); !errors.Is(err, ErrAlreadyWatching) {
+		t.Fatalf("b acquired a held lease: %v", err)
+	}
+	now = now.Add(10 * time.Second)
+	if err := a.renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(14 * time.Second) // 14 s after the renewal: still held
+	if err := b.acquire(ctx); !errors.Is(err, ErrAlreadyWatching) {
+		t.Fatalf("b took a lease renewed 14 s ago: %v", err)
+	}
+	now = now.Add(2 * time.Second) // 16 s: a crashed watch's lease expired
+	if err := b.acquire(ctx); err != nil {
+		t.Fatalf("b could not take an expired lease: %v", err)
+	}
+	if err := a.renew(ctx); !errors.Is(err, errLeaseLost) {
+		t.Fatalf("a did not notice it lost the lease: %v", err)
+	}
+	a.release() // not the holder: must not delete b's lease
+	if _, err := client.CoordinationV1().Leases(ns).Get(ctx, LeaseName, metav1.GetOptions{}); err != nil {
+		t.Fatalf("a released b's lease: %v", err)
+	}
+	b.release()
+	if _, err := client.CoordinationV1().Leases(ns).Get(ctx, LeaseName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("release left the lease: %v", err)
+	}
+}
+
+func TestLeaseNeedsTheNamespace(t *testing.T) {
+	client := fake.NewClientset()
+	l := &lease{client: client, namespace: "missing", identity: "a", now: time.Now}
+	// The fake does not enforce namespaces; emulate the API server.
+	client.PrependReactor("create", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "missing")
+	})
+	if err := l.acquire(context.Background()); err == nil || !strings.Contains(err.Error(), "run `dagster-dev up` first") {
+		t.Fatalf("got %v", err)
+	}
+}
