@@ -62,7 +62,7 @@ func TestLoadImagesMissingImagesNameEachAndTouchNothing(t *testing.T) {
 		t.Errorf("missing = %v (duplicates must be reported once)", missing)
 	}
 	for _, s := range []string{`image "my/app:dev" is not in the local Docker image store`, "docker build -t my/app:dev", "docker pull my/app:dev", "images:"} {
-		if !strings.Contains(err.Error(), s) {
+		if !strings.Contains(shown(err), s) {
 			t.Errorf("message lacks %q: %s", s, err)
 		}
 	}

@@ -67,7 +67,7 @@ func TestDeleteRefusesForeignCluster(t *testing.T) {
 		t.Fatalf("Delete = %v, want *NotOwnedError", err)
 	}
 	for _, s := range []string{"not created by dagster-dev", "refusing to delete", "kind delete cluster --name dd"} {
-		if !strings.Contains(err.Error(), s) {
+		if !strings.Contains(shown(err), s) {
 			t.Errorf("message lacks %q: %s", s, err)
 		}
 	}

@@ -76,7 +76,7 @@ func TestPreflightPortInUse(t *testing.T) {
 	if pe.Port != port {
 		t.Errorf("port = %d, want %d", pe.Port, port)
 	}
-	msg := err.Error()
+	msg := shown(err)
 	for _, s := range []string{"127.0.0.1:" + strconv.Itoa(port), "already in use", "dagit.hostPort"} {
 		if !strings.Contains(msg, s) {
 			t.Errorf("message lacks %q: %s", s, msg)
@@ -126,7 +126,7 @@ func TestPreflightDockerUnreachable(t *testing.T) {
 		t.Fatalf("Preflight = %v, want *DockerUnreachableError", err)
 	}
 	for _, s := range []string{"Cannot connect", "sudo systemctl start docker", "dockerd &", "e2e/offline/prepare"} {
-		if !strings.Contains(err.Error(), s) {
+		if !strings.Contains(shown(err), s) {
 			t.Errorf("message lacks %q: %s", s, err)
 		}
 	}
@@ -184,7 +184,7 @@ func TestCheckInotify(t *testing.T) {
 	if len(ie.Low) != 2 || ie.Low[0] != want[0] || ie.Low[1] != want[1] {
 		t.Errorf("low = %+v, want %+v", ie.Low, want)
 	}
-	msg := err.Error()
+	msg := shown(err)
 	for _, s := range []string{"max_user_watches is 8192, want at least 65536", "max_user_instances is 128", "sudo sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512"} {
 		if !strings.Contains(msg, s) {
 			t.Errorf("message lacks %q: %s", s, msg)

@@ -38,7 +38,7 @@ workload is Ready. Re-running up with nothing changed changes nothing.`,
 			steps := progress.New(c.App.Writer)
 			res, err := (&stack.Up{Config: cfg, Out: steps}).Run(c.Context)
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			fmt.Fprintln(c.App.Writer, res.Summary())
 			return nil
@@ -86,7 +86,7 @@ func downCommand() *cli.Command {
 			steps := progress.New(c.App.Writer)
 			res, err := (&stack.Down{Config: cfg, Out: steps}).Run(c.Context)
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			fmt.Fprintf(c.App.Writer, "Done in %s\n", progress.Round(res.Duration))
 			return nil
@@ -106,7 +106,7 @@ func statusCommand() *cli.Command {
 			}
 			rep, err := (&stack.Status{Config: cfg}).Run(c.Context)
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
@@ -156,7 +156,7 @@ last good state. Ctrl-C stops.`,
 				Once:     c.Bool("once"),
 			})
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			return nil
 		},
@@ -185,7 +185,7 @@ func testCommand() *cli.Command {
 				Verbose:   c.Bool("verbose"),
 			}.Run(c.Context)
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			if rep.Failed() {
 				return withCode(exitTestsFailed, errors.New("end-to-end tests failed"))
@@ -193,20 +193,6 @@ func testCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-// explain prints what a failure carries beyond its message — the fix, and
-// the events and logs that explain it — and returns the error for exit.
-func explain(w io.Writer, err error) error {
-	var fix interface{ Fix() string }
-	if errors.As(err, &fix) && fix.Fix() != "" {
-		fmt.Fprintf(w, "fix: %s\n", fix.Fix())
-	}
-	var details interface{ Details() string }
-	if errors.As(err, &details) && details.Details() != "" {
-		fmt.Fprintln(w, details.Details())
-	}
-	return err
 }
 
 func printChartVersion(w io.Writer) error {
