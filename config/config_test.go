@@ -114,8 +114,11 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"typo top level", "namepsace: x\n", []string{"f.yaml:1: namepsace: unknown key", `"namespace"`}},
 		{"unknown nested in list", "watch:\n  sources:\n    - name: a\n      knd: Secret\n", []string{"f.yaml:4: watch.sources[0].knd: unknown key", `"kind"`}},
 		{"wrong type", "cluster:\n  nodes: many\n", []string{"f.yaml:2:", "wrong type", "many"}},
-		{"bad duration", "timeout: soon\n", []string{"f.yaml:1:", "not a duration"}},
-		{"syntax", "cluster:\n  name: [unclosed\n", []string{"f.yaml:", "invalid YAML"}},
+		{"bad duration", "timeout: soon\n", []string{"f.yaml:1: wrong type: \"soon\" is not a duration"}},
+		{"syntax", "cluster:\n  name: [unclosed\n", []string{"f.yaml:2: invalid YAML"}},
+		// The same line internal/values reports for the same mistake (yamlpos).
+		{"key inside a list", "x:\n  - a\n  b: 1\n", []string{"f.yaml:3: invalid YAML: did not find expected '-' indicator"}},
+		{"second document", "namespace: a\n---\nnamespace: b\n", []string{"f.yaml:2: invalid YAML: expected one YAML document"}},
 		{"not a mapping", "- a\n- b\n", []string{"f.yaml:1:", "mapping"}},
 		{"nodes out of range", "cluster:\n  nodes: 0\n", []string{"f.yaml:2: cluster.nodes: must be between 1 and 10"}},
 		{"host port", "dagit:\n  hostPort: 70000\n", []string{"f.yaml:2: dagit.hostPort"}},

@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/e2e"
@@ -63,9 +63,12 @@ func valuesCommand() *cli.Command {
 			if _, err := chart.Render(cfg.Release, cfg.Namespace, vals); err != nil {
 				return withCode(exitUsage, err)
 			}
-			enc := yaml.NewEncoder(c.App.Writer)
-			enc.SetIndent(2)
-			if err := enc.Encode(vals); err != nil {
+			// yaml.v3's layout (what Marshal writes): indent 2, no wrapping.
+			enc, err := yaml.NewDumper(c.App.Writer, yaml.WithV3Defaults(), yaml.WithIndent(2), yaml.WithLineWidth(-1))
+			if err != nil {
+				return err
+			}
+			if err := enc.Dump(vals); err != nil {
 				return err
 			}
 			return enc.Close()
