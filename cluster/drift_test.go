@@ -130,7 +130,7 @@ func TestEnsureDriftFromContainers(t *testing.T) {
 	if err := writeOwner(context.Background(), f, id, ownerRecord{CreatedBy: ownerCreator}); err != nil {
 		t.Fatal(err)
 	}
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	res, err := p.Ensure(context.Background(), Spec{Name: "dd", NodeImage: img134, Nodes: 1, HostPort: 3000, NodePort: 30080}, t.TempDir()+"/kubeconfig")
 	var de *DriftError
 	if !errors.As(err, &de) {
