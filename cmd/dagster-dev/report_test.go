@@ -112,6 +112,7 @@ func TestReportReadinessFailureLayout(t *testing.T) {
 	var buf bytes.Buffer
 	code := report(&buf, fmt.Errorf("workloads ready: %w", fe))
 	out := buf.String()
+	t.Logf("rendered:\n%s", out)
 	if code != exitFailure {
 		t.Errorf("exit %d, want %d", code, exitFailure)
 	}
