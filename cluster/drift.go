@@ -31,7 +31,6 @@ func (e *DriftError) Error() string {
 	for _, d := range e.Differences {
 		fmt.Fprintf(&b, "\n  - %s: want %s, have %s", d.Field, d.Want, d.Have)
 	}
-	fmt.Fprintf(&b, "\n%s", e.Fix())
 	return b.String()
 }
 

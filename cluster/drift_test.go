@@ -102,7 +102,7 @@ func TestDriftErrorMessage(t *testing.T) {
 		{Field: "dagit host port", Want: "127.0.0.1:3000->30080/tcp", Have: "127.0.0.1:3001->30080/tcp"},
 		{Field: "nodes", Want: "1 (1 control-plane)", Have: "2 (1 control-plane, 1 worker)"},
 	}}
-	msg := e.Error()
+	msg := shown(e)
 	for _, s := range []string{
 		`kind cluster "dd" exists but differs`,
 		"dagit host port: want 127.0.0.1:3000->30080/tcp, have 127.0.0.1:3001->30080/tcp",
@@ -114,7 +114,7 @@ func TestDriftErrorMessage(t *testing.T) {
 		}
 	}
 	e.Owned = false
-	if msg := e.Error(); !strings.Contains(msg, "kind delete cluster --name dd") || strings.Contains(msg, "`dagster-dev down` then") {
+	if msg := shown(e); !strings.Contains(msg, "kind delete cluster --name dd") || strings.Contains(msg, "`dagster-dev down` then") {
 		t.Errorf("not-owned message should point at kind delete, not dagster-dev down:\n%s", msg)
 	}
 }
@@ -130,7 +130,7 @@ func TestEnsureDriftFromContainers(t *testing.T) {
 	if err := writeOwner(context.Background(), f, id, ownerRecord{CreatedBy: ownerCreator}); err != nil {
 		t.Fatal(err)
 	}
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	res, err := p.Ensure(context.Background(), Spec{Name: "dd", NodeImage: img134, Nodes: 1, HostPort: 3000, NodePort: 30080}, t.TempDir()+"/kubeconfig")
 	var de *DriftError
 	if !errors.As(err, &de) {

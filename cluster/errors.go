@@ -7,8 +7,8 @@ import (
 )
 
 // FixableError is implemented by every error of this package that has a
-// known remedy. Error() already ends with the fix, so printing the error is
-// enough; Fix() is there for callers that lay the remedy out separately.
+// known remedy. Error() is only the headline; the CLI prints Fix() on its
+// own line below it (cmd/dagster-dev's report), so it is never said twice.
 type FixableError interface {
 	error
 	Fix() string
@@ -25,8 +25,6 @@ var (
 	_ FixableError = (*DriftError)(nil)
 )
 
-func withFix(msg, fix string) string { return msg + "\n  fix: " + fix }
-
 // DockerUnreachableError: the Docker Engine API did not answer.
 type DockerUnreachableError struct {
 	Host string // DOCKER_HOST or the default socket, as the client saw it
@@ -38,7 +36,7 @@ func (e *DockerUnreachableError) Error() string {
 	if host == "" {
 		host = "the default Docker socket"
 	}
-	return withFix(fmt.Sprintf("Docker is not reachable at %s: %v", host, e.Err), e.Fix())
+	return fmt.Sprintf("Docker is not reachable at %s: %v", host, e.Err)
 }
 func (e *DockerUnreachableError) Unwrap() error { return e.Err }
 func (e *DockerUnreachableError) Fix() string {
@@ -51,7 +49,7 @@ func (e *DockerUnreachableError) Fix() string {
 type DockerCLIMissingError struct{ Err error }
 
 func (e *DockerCLIMissingError) Error() string {
-	return withFix(fmt.Sprintf("the docker CLI is not on PATH (kind runs it to manage node containers): %v", e.Err), e.Fix())
+	return fmt.Sprintf("the docker CLI is not on PATH (kind runs it to manage node containers): %v", e.Err)
 }
 func (e *DockerCLIMissingError) Unwrap() error { return e.Err }
 func (e *DockerCLIMissingError) Fix() string {
@@ -70,7 +68,7 @@ func (e *PortInUseError) Error() string {
 	if e.Holder != "" {
 		by = " (held by " + e.Holder + ")"
 	}
-	return withFix(fmt.Sprintf("host port 127.0.0.1:%d for Dagit is already in use%s: %v", e.Port, by, e.Err), e.Fix())
+	return fmt.Sprintf("host port 127.0.0.1:%d for Dagit is already in use%s: %v", e.Port, by, e.Err)
 }
 func (e *PortInUseError) Unwrap() error { return e.Err }
 func (e *PortInUseError) Fix() string {
@@ -95,7 +93,7 @@ func (e *InotifyLimitError) Error() string {
 	for i, s := range e.Low {
 		parts[i] = fmt.Sprintf("%s is %d, want at least %d", s.Name, s.Have, s.Want)
 	}
-	return withFix("inotify limits are too low for kind nodes: "+strings.Join(parts, "; "), e.Fix())
+	return "inotify limits are too low for kind nodes: " + strings.Join(parts, "; ")
 }
 func (e *InotifyLimitError) Fix() string {
 	return "`sudo sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512` (add both to /etc/sysctl.d/99-kind.conf to keep them after a reboot)"
@@ -109,7 +107,7 @@ type MissingImageError struct {
 }
 
 func (e *MissingImageError) Error() string {
-	return withFix(fmt.Sprintf("image %q is not in the local Docker image store: %v", e.Image, e.Err), e.Fix())
+	return fmt.Sprintf("image %q is not in the local Docker image store: %v", e.Image, e.Err)
 }
 func (e *MissingImageError) Unwrap() error { return e.Err }
 func (e *MissingImageError) Fix() string {
@@ -120,7 +118,7 @@ func (e *MissingImageError) Fix() string {
 type NotOwnedError struct{ Cluster string }
 
 func (e *NotOwnedError) Error() string {
-	return withFix(fmt.Sprintf("kind cluster %q was not created by dagster-dev; refusing to delete it", e.Cluster), e.Fix())
+	return fmt.Sprintf("kind cluster %q was not created by dagster-dev; refusing to delete it", e.Cluster)
 }
 func (e *NotOwnedError) Fix() string {
 	return fmt.Sprintf("if you really want it gone, delete it yourself with `kind delete cluster --name %s`; or set cluster.name in dagster-dev.yaml to another name", e.Cluster)
@@ -135,7 +133,7 @@ type NotReadyError struct {
 }
 
 func (e *NotReadyError) Error() string {
-	return withFix(fmt.Sprintf("kind cluster %q not ready after %s: %s", e.Cluster, e.Waited.Round(time.Second), e.Detail), e.Fix())
+	return fmt.Sprintf("kind cluster %q not ready after %s: %s", e.Cluster, e.Waited.Round(time.Second), e.Detail)
 }
 func (e *NotReadyError) Unwrap() error { return e.Err }
 func (e *NotReadyError) Fix() string {

@@ -205,3 +205,9 @@ func (l *recLogger) Warnf(format string, args ...any) {
 	defer l.mu.Unlock()
 	l.warns = append(l.warns, fmt.Sprintf(format, args...))
 }
+
+// withDocker makes a Provider use c instead of a client built from the
+// environment.
+func withDocker(c DockerClient) Option {
+	return func(p *Provider) { p.docker = c }
+}

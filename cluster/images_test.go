@@ -41,7 +41,7 @@ func TestLoadImagesMissingImagesNameEachAndTouchNothing(t *testing.T) {
 	f := newFakeDocker()
 	f.images["dagster-dev.local/dagster:1.13.27"] = imageWithID("sha256:aaa")
 	f.addNode("dd", "dd-control-plane", RoleControlPlane, "running", img134, nil)
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	reported := 0
 	res, err := p.LoadImages(context.Background(), "dd",
 		[]string{"dagster-dev.local/dagster:1.13.27", "my/app:dev", "other:1", "my/app:dev"},
@@ -62,7 +62,7 @@ func TestLoadImagesMissingImagesNameEachAndTouchNothing(t *testing.T) {
 		t.Errorf("missing = %v (duplicates must be reported once)", missing)
 	}
 	for _, s := range []string{`image "my/app:dev" is not in the local Docker image store`, "docker build -t my/app:dev", "docker pull my/app:dev", "images:"} {
-		if !strings.Contains(err.Error(), s) {
+		if !strings.Contains(shown(err), s) {
 			t.Errorf("message lacks %q: %s", s, err)
 		}
 	}
@@ -74,7 +74,7 @@ func TestLoadImagesMissingImagesNameEachAndTouchNothing(t *testing.T) {
 func TestLoadImagesClusterProblems(t *testing.T) {
 	f := newFakeDocker()
 	f.images["app:1"] = imageWithID("sha256:aaa")
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	_, err := p.LoadImages(context.Background(), "dd", []string{"app:1"}, nil)
 	if err == nil || !strings.Contains(err.Error(), `kind cluster "dd" does not exist`) {
 		t.Errorf("absent cluster: %v", err)
@@ -93,7 +93,7 @@ func TestLoadImagesWarnsAboutLatest(t *testing.T) {
 	f := newFakeDocker()
 	f.images["app"] = imageWithID("sha256:aaa")
 	log := &recLogger{}
-	p := NewProvider(WithDockerClient(f), WithLogger(log))
+	p := NewProvider(withDocker(f), WithLogger(log))
 	_, _ = p.LoadImages(context.Background(), "absent", []string{"app"}, nil)
 	if len(log.warns) != 1 || !strings.Contains(log.warns[0], "imagePullPolicy") {
 		t.Errorf("warnings = %v", log.warns)
@@ -103,7 +103,7 @@ func TestLoadImagesWarnsAboutLatest(t *testing.T) {
 func TestSaveSettings(t *testing.T) {
 	f := newFakeDocker()
 	f.serverVersion = types.Version{Os: "linux", Arch: "arm64"}
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	ctx := context.Background()
 
 	s := p.saveSettings(ctx, f, system.Info{})
@@ -113,7 +113,7 @@ func TestSaveSettings(t *testing.T) {
 
 	f.apiVersion = "1.47"
 	log := &recLogger{}
-	p = NewProvider(WithDockerClient(f), WithLogger(log))
+	p = NewProvider(withDocker(f), WithLogger(log))
 	info := system.Info{DriverStatus: [][2]string{{"driver-type", "io.containerd.snapshotter.v1"}}}
 	s = p.saveSettings(ctx, f, info)
 	if s.platform != nil || !s.containerdStore {
@@ -132,7 +132,7 @@ func TestSaveSettings(t *testing.T) {
 func TestInspectAsksForManifestsOnlyWhenSupported(t *testing.T) {
 	f := newFakeDocker()
 	f.images["app:1"] = imageWithID("sha256:aaa")
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	if _, err := p.inspectLocalImages(context.Background(), f, []string{"app:1"}); err != nil {
 		t.Fatal(err)
 	}

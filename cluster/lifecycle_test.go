@@ -48,7 +48,7 @@ func TestOwnerRoundTrip(t *testing.T) {
 }
 
 func TestDeleteAbsentIsSuccess(t *testing.T) {
-	p := NewProvider(WithDockerClient(newFakeDocker()))
+	p := NewProvider(withDocker(newFakeDocker()))
 	for i := 0; i < 2; i++ {
 		res, err := p.Delete(context.Background(), "dd", "")
 		if err != nil || res.Deleted || !strings.Contains(res.Message, "nothing to delete") {
@@ -60,14 +60,14 @@ func TestDeleteAbsentIsSuccess(t *testing.T) {
 func TestDeleteRefusesForeignCluster(t *testing.T) {
 	f := newFakeDocker()
 	f.addNode("dd", "dd-control-plane", RoleControlPlane, "running", img134, nil)
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	_, err := p.Delete(context.Background(), "dd", "")
 	var ne *NotOwnedError
 	if !errors.As(err, &ne) || ne.Cluster != "dd" {
 		t.Fatalf("Delete = %v, want *NotOwnedError", err)
 	}
 	for _, s := range []string{"not created by dagster-dev", "refusing to delete", "kind delete cluster --name dd"} {
-		if !strings.Contains(err.Error(), s) {
+		if !strings.Contains(shown(err), s) {
 			t.Errorf("message lacks %q: %s", s, err)
 		}
 	}
@@ -75,7 +75,7 @@ func TestDeleteRefusesForeignCluster(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	f := newFakeDocker()
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	st, err := p.Status(context.Background(), "dd")
 	if err != nil || st.Exists || st.Running() {
 		t.Fatalf("absent: %+v, %v", st, err)
@@ -106,7 +106,7 @@ func TestStatus(t *testing.T) {
 
 func TestStartNodesOrderAndStates(t *testing.T) {
 	f := newFakeDocker()
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	nodes := []nodeContainer{
 		{ID: "cp", Name: "dd-control-plane", Role: RoleControlPlane, State: "exited"},
 		{ID: "w1", Name: "dd-worker", Role: RoleWorker, State: "running"},

@@ -65,7 +65,7 @@ func TestPreflightPortInUse(t *testing.T) {
 	fakeDockerCLI(t)
 	port := listen(t)
 	f := newFakeDocker()
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	p.procRoot = procTree(t, "524288", "512")
 
 	err := p.Preflight(context.Background(), Spec{Name: "dd", HostPort: port, NodePort: 30080}, true)
@@ -76,7 +76,7 @@ func TestPreflightPortInUse(t *testing.T) {
 	if pe.Port != port {
 		t.Errorf("port = %d, want %d", pe.Port, port)
 	}
-	msg := err.Error()
+	msg := shown(err)
 	for _, s := range []string{"127.0.0.1:" + strconv.Itoa(port), "already in use", "dagit.hostPort"} {
 		if !strings.Contains(msg, s) {
 			t.Errorf("message lacks %q: %s", s, msg)
@@ -91,7 +91,7 @@ func TestPreflightPortHeldByOwnClusterOnReuse(t *testing.T) {
 	f.addNode("dd", "dd-control-plane", RoleControlPlane, "running", img134,
 		map[string]nat.PortBinding{"30080/tcp": {HostIP: "127.0.0.1", HostPort: strconv.Itoa(port)}})
 	f.containers[0].Ports = []container.Port{{IP: "127.0.0.1", PrivatePort: 30080, PublicPort: uint16(port), Type: "tcp"}}
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	p.procRoot = procTree(t, "524288", "512")
 	spec := Spec{Name: "dd", HostPort: port, NodePort: 30080}
 
@@ -118,7 +118,7 @@ func TestPreflightDockerUnreachable(t *testing.T) {
 	fakeDockerCLI(t)
 	f := newFakeDocker()
 	f.pingErr = errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
-	p := NewProvider(WithDockerClient(f))
+	p := NewProvider(withDocker(f))
 	p.procRoot = procTree(t, "524288", "512")
 	err := p.Preflight(context.Background(), Spec{Name: "dd"}, true)
 	var de *DockerUnreachableError
@@ -126,7 +126,7 @@ func TestPreflightDockerUnreachable(t *testing.T) {
 		t.Fatalf("Preflight = %v, want *DockerUnreachableError", err)
 	}
 	for _, s := range []string{"Cannot connect", "sudo systemctl start docker", "dockerd &", "e2e/offline/prepare"} {
-		if !strings.Contains(err.Error(), s) {
+		if !strings.Contains(shown(err), s) {
 			t.Errorf("message lacks %q: %s", s, err)
 		}
 	}
@@ -134,7 +134,7 @@ func TestPreflightDockerUnreachable(t *testing.T) {
 
 func TestPreflightDockerCLIMissing(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	p := NewProvider(WithDockerClient(newFakeDocker()))
+	p := NewProvider(withDocker(newFakeDocker()))
 	p.procRoot = procTree(t, "524288", "512")
 	err := p.Preflight(context.Background(), Spec{Name: "dd"}, true)
 	var ce *DockerCLIMissingError
@@ -148,7 +148,7 @@ func TestPreflightAllGood(t *testing.T) {
 	f := newFakeDocker()
 	f.images[img134] = imageWithID("sha256:node")
 	log := &recLogger{}
-	p := NewProvider(WithDockerClient(f), WithLogger(log))
+	p := NewProvider(withDocker(f), WithLogger(log))
 	p.procRoot = procTree(t, "524288", "512")
 	if err := p.Preflight(context.Background(), Spec{Name: "dd", NodeImage: img134}, true); err != nil {
 		t.Errorf("Preflight = %v", err)
@@ -184,7 +184,7 @@ func TestCheckInotify(t *testing.T) {
 	if len(ie.Low) != 2 || ie.Low[0] != want[0] || ie.Low[1] != want[1] {
 		t.Errorf("low = %+v, want %+v", ie.Low, want)
 	}
-	msg := err.Error()
+	msg := shown(err)
 	for _, s := range []string{"max_user_watches is 8192, want at least 65536", "max_user_instances is 128", "sudo sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512"} {
 		if !strings.Contains(msg, s) {
 			t.Errorf("message lacks %q: %s", s, msg)
@@ -219,7 +219,7 @@ func TestParseSysctlInt(t *testing.T) {
 func TestPreflightReportsAllFailures(t *testing.T) {
 	fakeDockerCLI(t)
 	port := listen(t)
-	p := NewProvider(WithDockerClient(newFakeDocker()))
+	p := NewProvider(withDocker(newFakeDocker()))
 	p.procRoot = procTree(t, "8192", "128")
 	err := p.Preflight(context.Background(), Spec{Name: "dd", HostPort: port, NodePort: 30080}, false)
 	var pe *PortInUseError

@@ -81,16 +81,6 @@ func WithLogger(l Logger) Option {
 	}
 }
 
-// WithDockerClient makes the Provider use c instead of a client built from
-// the environment (DOCKER_HOST etc.).
-func WithDockerClient(c DockerClient) Option {
-	return func(p *Provider) {
-		if c != nil {
-			p.docker = c
-		}
-	}
-}
-
 // WithReadyTimeout bounds how long Ensure waits for the API server and all
 // nodes to become Ready (default 5 minutes). The context deadline, if
 // shorter, wins.
@@ -130,9 +120,10 @@ func NewProvider(opts ...Option) *Provider {
 	return p
 }
 
-// dockerClient returns the injected client or one built from the
-// environment. API version negotiation is on so a newer client library works
-// against an older daemon (the platform option of ImageSave is gated on it).
+// dockerClient returns the client built from the environment (DOCKER_HOST
+// etc.; tests put a fake in p.docker). API version negotiation is on so a
+// newer client library works against an older daemon (the platform option
+// of ImageSave is gated on it).
 func (p *Provider) dockerClient() (DockerClient, error) {
 	p.dockerOnce.Do(func() {
 		if p.docker != nil {

@@ -79,7 +79,7 @@ dagit: {hostPort: 8080, nodePort: 30999}
 namespace: data
 release: dg
 timeout: 90s
-images: [my/code:dev, "reg.example:5000/x/y:1.2@sha256:abc"]
+images: [my/code:dev, "reg.example:5000/x/y:1.2@sha256:abababababababababababababababababababababababababababababababab"]
 values:
   dagit:
     env: {A: "1"}
@@ -114,8 +114,11 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"typo top level", "namepsace: x\n", []string{"f.yaml:1: namepsace: unknown key", `"namespace"`}},
 		{"unknown nested in list", "watch:\n  sources:\n    - name: a\n      knd: Secret\n", []string{"f.yaml:4: watch.sources[0].knd: unknown key", `"kind"`}},
 		{"wrong type", "cluster:\n  nodes: many\n", []string{"f.yaml:2:", "wrong type", "many"}},
-		{"bad duration", "timeout: soon\n", []string{"f.yaml:1:", "not a duration"}},
-		{"syntax", "cluster:\n  name: [unclosed\n", []string{"f.yaml:", "invalid YAML"}},
+		{"bad duration", "timeout: soon\n", []string{"f.yaml:1: wrong type: \"soon\" is not a duration"}},
+		{"syntax", "cluster:\n  name: [unclosed\n", []string{"f.yaml:2: invalid YAML"}},
+		// The same line internal/values reports for the same mistake (yamlpos).
+		{"key inside a list", "x:\n  - a\n  b: 1\n", []string{"f.yaml:3: invalid YAML: did not find expected '-' indicator"}},
+		{"second document", "namespace: a\n---\nnamespace: b\n", []string{"f.yaml:2: invalid YAML: expected one YAML document"}},
 		{"not a mapping", "- a\n- b\n", []string{"f.yaml:1:", "mapping"}},
 		{"nodes out of range", "cluster:\n  nodes: 0\n", []string{"f.yaml:2: cluster.nodes: must be between 1 and 10"}},
 		{"host port", "dagit:\n  hostPort: 70000\n", []string{"f.yaml:2: dagit.hostPort"}},
@@ -123,6 +126,10 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"cluster name", "cluster:\n  name: My_Cluster\n", []string{"f.yaml:2: cluster.name"}},
 		{"release too long", "release: " + strings.Repeat("a", 54) + "\n", []string{"f.yaml:1: release", "53"}},
 		{"latest image", "images:\n  - foo/bar:latest\n  - foo/baz\n", []string{"f.yaml:2: images[0]", "f.yaml:3: images[1]", "explicit tag"}},
+		{"image grammar", "images:\n  - My/App:1\n  - app:1\n  - \"a b:1\"\n", []string{"f.yaml:2: images[0]: \"My/App:1\" is not an image reference: invalid reference format: repository name (App) must be lowercase", "f.yaml:4: images[2]", "not an image reference"}},
+		{"image digest", "images: [\"app@sha256:12\"]\n", []string{"f.yaml:1: images[0]", "not an image reference"}},
+		{"namespace too long", "namespace: " + strings.Repeat("a", 64) + "\n", []string{"f.yaml:1: namespace", "at most 63"}},
+		{"namespace dots", "namespace: a.b\n", []string{"f.yaml:1: namespace", "not a valid namespace"}},
 		{"context with nodeImage", "cluster:\n  context: prod\n  nodeImage: x\n", []string{"f.yaml:3: cluster.nodeImage", "cluster.context"}},
 		{"source kind", "watch:\n  sources:\n    - {name: a, kind: Config, path: x, attach: [dagit]}\n", []string{"f.yaml:3: watch.sources[0].kind", "ConfigMap or Secret"}},
 		{"source attach", "watch:\n  sources:\n    - name: a\n      kind: Secret\n      path: x\n      attach: [webserver]\n", []string{"f.yaml:6: watch.sources[0].attach[0]", "dagit or job_runner"}},

@@ -7,13 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/dagster-dev/dagster-dev/internal/yamlpos"
 )
 
 // Error is one problem in a config file, located by line and key.
@@ -88,19 +89,18 @@ func Parse(file string, data []byte) (*Config, error) {
 // "" when the data has no file): paths in it are resolved against its
 // directory, and the directories it names are checked to exist.
 func parse(file, abs string, data []byte) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{yamlSyntaxError(file, err)}
+	doc, err := yamlpos.Document(data)
+	if err != nil {
+		return nil, yamlErrors(file, "invalid YAML: ", err)
 	}
 	cfg := &Config{}
 	if abs != "" {
 		cfg.Path, cfg.Dir = abs, filepath.Dir(abs)
 	}
-	if len(root.Content) == 0 { // empty file: all defaults
+	if doc == nil { // empty file: all defaults
 		cfg.applyDefaults()
 		return cfg, nil
 	}
-	doc := root.Content[0]
 	if doc.Kind != yaml.MappingNode {
 		return nil, Errors{{File: file, Line: doc.Line, Msg: "the file must be a YAML mapping of settings (see `dagster-dev init`)"}}
 	}
@@ -112,7 +112,7 @@ func parse(file, abs string, data []byte) (*Config, error) {
 	}
 	path, dir := cfg.Path, cfg.Dir
 	if err := doc.Decode(cfg); err != nil {
-		return nil, typeErrors(file, err)
+		return nil, yamlErrors(file, "wrong type: ", err)
 	}
 	// Zero means "use the default" only when the key is absent: an explicit
 	// 0 is a mistake worth reporting, not something to paper over.
@@ -142,33 +142,11 @@ func parse(file, abs string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlSyntaxError(file string, err error) *Error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: n, Msg: "invalid YAML: " + m[2]}
-	}
-	return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
-}
-
-var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-
-func typeErrors(file string, err error) error {
-	messages := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		messages = te.Errors
-	}
+// yamlErrors turns a YAML error into one Error per positioned problem.
+func yamlErrors(file, prefix string, err error) Errors {
 	var errs Errors
-	for _, e := range messages {
-		if m := typeErrLine.FindStringSubmatch(e); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			errs = append(errs, &Error{File: file, Line: n, Msg: "wrong type: " + m[2]})
-			continue
-		}
-		errs = append(errs, &Error{File: file, Msg: e})
+	for _, p := range yamlpos.Problems(err) {
+		errs = append(errs, &Error{File: file, Line: p.Line, Msg: prefix + p.Msg})
 	}
 	return errs
 }
@@ -269,7 +247,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (write e.g. 90s or 10m)", n.Line, s)
+		return fmt.Errorf("%q is not a duration (write e.g. 90s or 10m)", s) // yamlpos adds the line
 	}
 	d.Duration = v
 	return nil

@@ -121,7 +121,7 @@ func validateCodeLocations(c *Config, bad func(key, format string, args ...any))
 	for i, l := range c.CodeLocations {
 		key := fmt.Sprintf("codeLocations[%d]", i)
 		switch {
-		case !dns1123Label.MatchString(l.Name) || len(l.Name) > maxLocationName:
+		case !dnsLabel(l.Name, maxLocationName):
 			bad(key+".name", "%q is not a valid location name: use lowercase letters, digits and '-', at most %d characters", l.Name, maxLocationName)
 		case seen[l.Name] != "":
 			bad(key+".name", "location %q is declared twice (also at %s)", l.Name, seen[l.Name])
@@ -175,18 +175,13 @@ func validateCodeLocations(c *Config, bad func(key, format string, args ...any))
 	}
 }
 
-// checkImageRef is the rule for every image dagster-dev side-loads: a
-// reference with an explicit tag other than latest.
+// checkImageRef is the rule for every image dagster-dev side-loads.
 func checkImageRef(img string) string {
-	switch {
-	case strings.TrimSpace(img) == "":
+	if strings.TrimSpace(img) == "" {
 		return "is empty"
-	case strings.ContainsAny(img, " \t"):
-		return fmt.Sprintf("%q is not an image reference", img)
-	case !hasTag(img):
-		// An untagged or :latest image gets imagePullPolicy Always, which
-		// makes the kubelet ignore the side-loaded copy.
-		return fmt.Sprintf("%q needs an explicit tag other than latest: Kubernetes always pulls :latest images, which ignores the side-loaded copy", img)
+	}
+	if err := pinnedImage(img); err != nil {
+		return fmt.Sprintf("%q %v", img, err)
 	}
 	return ""
 }

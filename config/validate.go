@@ -1,17 +1,24 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/distribution/reference"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// dns1123Label is what Kubernetes accepts for namespaces and what kind
-// accepts for cluster names (they become container and host names).
-var dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+// dnsLabel reports whether name is an RFC 1123 label (what Kubernetes
+// accepts for namespaces, and kind for cluster names, which become
+// container and host names) of at most max characters.
+func dnsLabel(name string, max int) bool {
+	return len(validation.IsDNS1123Label(name)) == 0 && len(name) <= max
+}
 
-// dns1123Subdomain is what Kubernetes accepts for ConfigMap and Secret names.
-var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+// dnsSubdomain reports whether name is an RFC 1123 subdomain: what
+// Kubernetes accepts for ConfigMap and Secret names.
+func dnsSubdomain(name string) bool { return len(validation.IsDNS1123Subdomain(name)) == 0 }
 
 func validate(c *Config, file string, lines map[string]int) Errors {
 	var errs Errors
@@ -19,7 +26,7 @@ func validate(c *Config, file string, lines map[string]int) Errors {
 		errs = append(errs, &Error{File: file, Line: lineOf(lines, key), Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 
-	if !dns1123Label.MatchString(c.Cluster.Name) || len(c.Cluster.Name) > 50 {
+	if !dnsLabel(c.Cluster.Name, 50) {
 		bad("cluster.name", "%q is not a valid cluster name: use lowercase letters, digits and '-', at most 50 characters", c.Cluster.Name)
 	}
 	if c.Cluster.Nodes < 1 || c.Cluster.Nodes > 10 {
@@ -39,11 +46,11 @@ func validate(c *Config, file string, lines map[string]int) Errors {
 	if c.Dagit.NodePort < 30000 || c.Dagit.NodePort > 32767 {
 		bad("dagit.nodePort", "must be in Kubernetes' NodePort range 30000-32767 (got %d)", c.Dagit.NodePort)
 	}
-	if !dns1123Label.MatchString(c.Namespace) || len(c.Namespace) > 63 {
+	if !dnsLabel(c.Namespace, validation.DNS1123LabelMaxLength) {
 		bad("namespace", "%q is not a valid namespace: use lowercase letters, digits and '-', at most 63 characters", c.Namespace)
 	}
 	// Helm limits release names to 53 characters.
-	if !dns1123Label.MatchString(c.Release) || len(c.Release) > 53 {
+	if !dnsLabel(c.Release, 53) {
 		bad("release", "%q is not a valid Helm release name: use lowercase letters, digits and '-', at most 53 characters", c.Release)
 	}
 	if c.Timeout.Duration <= 0 {
@@ -51,15 +58,12 @@ func validate(c *Config, file string, lines map[string]int) Errors {
 	}
 	for i, img := range c.Images {
 		key := fmt.Sprintf("images[%d]", i)
-		switch {
-		case strings.TrimSpace(img) == "":
+		if strings.TrimSpace(img) == "" {
 			bad(key, "is empty")
-		case strings.ContainsAny(img, " \t"):
-			bad(key, "%q is not an image reference", img)
-		case !hasTag(img):
-			// An untagged or :latest image gets imagePullPolicy Always, which
-			// makes the kubelet ignore the side-loaded copy.
-			bad(key, "%q needs an explicit tag other than latest: Kubernetes always pulls :latest images, which ignores the side-loaded copy", img)
+			continue
+		}
+		if err := pinnedImage(img); err != nil {
+			bad(key, "%q %v", img, err)
 		}
 	}
 	for i, f := range c.ValuesFiles {
@@ -73,7 +77,7 @@ func validate(c *Config, file string, lines map[string]int) Errors {
 	seen := map[string]string{}
 	for i, s := range c.Watch.Sources {
 		key := fmt.Sprintf("watch.sources[%d]", i)
-		if !dns1123Subdomain.MatchString(s.Name) || len(s.Name) > 253 {
+		if !dnsSubdomain(s.Name) {
 			bad(key+".name", "%q is not a valid object name: use lowercase letters, digits, '-' and '.'", s.Name)
 		}
 		if s.Kind != KindConfigMap && s.Kind != KindSecret {
@@ -120,15 +124,23 @@ func lineOf(lines map[string]int, key string) int {
 	return 0
 }
 
-// hasTag reports whether ref names a tag other than latest, or a digest.
-func hasTag(ref string) bool {
-	if strings.Contains(ref, "@sha256:") {
-		return true
+var errUnpinned = errors.New("needs an explicit tag other than latest: Kubernetes always pulls :latest images, which ignores the side-loaded copy")
+
+// pinnedImage checks ref is an image reference (Docker's own grammar, with
+// its short forms: "app:1" is docker.io/library/app:1) that names a tag
+// other than latest, or a digest. An untagged or :latest image gets
+// imagePullPolicy Always, which makes the kubelet ignore the side-loaded
+// copy.
+func pinnedImage(ref string) error {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return fmt.Errorf("is not an image reference: %w", err)
 	}
-	slash := strings.LastIndex(ref, "/")
-	colon := strings.LastIndex(ref, ":")
-	if colon <= slash {
-		return false
+	if _, ok := named.(reference.Digested); ok {
+		return nil
 	}
-	return ref[colon+1:] != "latest"
+	if t, ok := named.(reference.Tagged); ok && t.Tag() != "latest" {
+		return nil
+	}
+	return errUnpinned
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/e2e"
@@ -37,7 +37,7 @@ workload is Ready. Re-running up with nothing changed changes nothing.`,
 			steps := progress.New(c.App.Writer)
 			res, err := (&stack.Up{Config: cfg, Out: steps}).Run(c.Context)
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			fmt.Fprintln(c.App.Writer, res.Summary())
 			return nil
@@ -62,9 +62,12 @@ func valuesCommand() *cli.Command {
 			if _, err := chart.Render(cfg.Release, cfg.Namespace, vals); err != nil {
 				return withCode(exitUsage, err)
 			}
-			enc := yaml.NewEncoder(c.App.Writer)
-			enc.SetIndent(2)
-			if err := enc.Encode(vals); err != nil {
+			// yaml.v3's layout (what Marshal writes): indent 2, no wrapping.
+			enc, err := yaml.NewDumper(c.App.Writer, yaml.WithV3Defaults(), yaml.WithIndent(2), yaml.WithLineWidth(-1))
+			if err != nil {
+				return err
+			}
+			if err := enc.Dump(vals); err != nil {
 				return err
 			}
 			return enc.Close()
@@ -85,7 +88,7 @@ func downCommand() *cli.Command {
 			steps := progress.New(c.App.Writer)
 			res, err := (&stack.Down{Config: cfg, Out: steps}).Run(c.Context)
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			fmt.Fprintf(c.App.Writer, "Done in %s\n", progress.Round(res.Duration))
 			return nil
@@ -105,7 +108,7 @@ func statusCommand() *cli.Command {
 			}
 			rep, err := (&stack.Status{Config: cfg}).Run(c.Context)
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
@@ -141,7 +144,7 @@ last good state. Ctrl-C stops.`,
 			}
 			err = (&stack.Watch{Config: cfg, Out: c.App.Writer, Once: c.Bool("once")}).Run(c.Context)
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			return nil
 		},
@@ -170,7 +173,7 @@ func testCommand() *cli.Command {
 				Verbose:   c.Bool("verbose"),
 			}.Run(c.Context)
 			if err != nil {
-				return explain(c.App.ErrWriter, err)
+				return err
 			}
 			if rep.Failed() {
 				return withCode(exitTestsFailed, errors.New("end-to-end tests failed"))
@@ -178,20 +181,6 @@ func testCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-// explain prints what a failure carries beyond its message — the fix, and
-// the events and logs that explain it — and returns the error for exit.
-func explain(w io.Writer, err error) error {
-	var fix interface{ Fix() string }
-	if errors.As(err, &fix) && fix.Fix() != "" {
-		fmt.Fprintf(w, "fix: %s\n", fix.Fix())
-	}
-	var details interface{ Details() string }
-	if errors.As(err, &details) && details.Details() != "" {
-		fmt.Fprintln(w, details.Details())
-	}
-	return err
 }
 
 func printChartVersion(w io.Writer) error {

@@ -21,8 +21,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dagster-dev/dagster-dev/config"
-	"github.com/dagster-dev/dagster-dev/e2e"
-	"github.com/dagster-dev/dagster-dev/stack"
 )
 
 // Exit codes, documented in the README and in `dagster-dev --help`.
@@ -74,57 +72,7 @@ func quietKlog() {
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signalContext()
 	defer stop()
-	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, args)
-	if err == nil {
-		return exitOK
-	}
-	code := exitCode(err)
-	if code == exitInterrupted {
-		fmt.Fprintln(stderr, "interrupted")
-	} else {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-	}
-	return code
-}
-
-func exitCode(err error) int {
-	var ee *exitError
-	var ce config.Errors
-	var ie *stack.InputError
-	var pe *e2e.PatternError
-	switch {
-	case errors.As(err, &ee):
-		return ee.code
-	case errors.Is(err, context.Canceled):
-		return exitInterrupted
-	case errors.As(err, &ce), errors.As(err, &ie), errors.As(err, &pe):
-		return exitUsage
-	case isUsageError(err):
-		return exitUsage
-	}
-	return exitFailure
-}
-
-// isUsageError recognises urfave/cli's own complaints about flags and
-// commands, which it returns as plain errors.
-func isUsageError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"flag provided but not defined", "Required flag", "invalid value", "No help topic", "flag needs an argument"} {
-		if len(msg) >= len(p) && contains(msg, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
+	return report(stderr, newApp(stdout, stderr).RunContext(ctx, args))
 }
 
 // signalContext cancels on the first Ctrl-C or SIGTERM so every operation
@@ -184,7 +132,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		// Errors are printed once by run(), with the right exit code.
+		// Errors are printed once, by report (through run), with the right exit code.
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
 		Description: `Exit codes: 0 success, 1 runtime failure, 2 usage or config error,

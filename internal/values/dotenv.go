@@ -28,10 +28,6 @@ func (e *FileError) Error() string {
 // read back is almost always a typo.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// ValidEnvName reports whether name is usable as an environment variable
-// name (a C identifier).
-func ValidEnvName(name string) bool { return envName.MatchString(name) }
-
 // CheckText rejects content that is not text: NUL bytes or invalid UTF-8.
 // Such content cannot be an environment variable and is almost always a file
 // that was attached by mistake.

@@ -105,14 +105,14 @@ func TestParseDotenvErrorsDoNotLeakValues(t *testing.T) {
 	}
 }
 
-func TestValidEnvName(t *testing.T) {
+func TestEnvName(t *testing.T) {
 	for _, ok := range []string{"A", "_a", "A_1", "dagster_home"} {
-		if !ValidEnvName(ok) {
+		if !envName.MatchString(ok) {
 			t.Errorf("%q rejected", ok)
 		}
 	}
 	for _, bad := range []string{"", "1A", "A-B", "A.B", "A B", "É"} {
-		if ValidEnvName(bad) {
+		if envName.MatchString(bad) {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -7,17 +7,15 @@ package values
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/yamlpos"
 )
 
 // Chart value keys this package writes. They are the Dagster chart's
@@ -147,26 +145,15 @@ func For(cfg *config.Config) (map[string]any, error) {
 
 // Parse decodes one values file. Errors name the file and line.
 func Parse(file string, data []byte) (map[string]any, error) {
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return map[string]any{}, nil // an empty file sets nothing
-		}
+	root, err := yamlpos.Document(data)
+	if errors.Is(err, yamlpos.ErrSecondDocument) {
+		return nil, &FileError{File: file, Line: yamlpos.Problems(err)[0].Line, Msg: "a values file holds one YAML document; this is a second one"}
+	}
+	if err != nil {
 		return nil, YAMLError(file, err)
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, &FileError{File: file, Line: extra.Line, Msg: "a values file holds one YAML document; this is a second one"}
-	} else if !errors.Is(err, io.EOF) {
-		return nil, YAMLError(file, err)
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = root.Content[0]
-	}
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return map[string]any{}, nil // only comments
+	if root == nil {
+		return map[string]any{}, nil // empty, or only comments: sets nothing
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, &FileError{File: file, Line: root.Line, Msg: "chart values must be a YAML mapping"}
@@ -316,29 +303,12 @@ func normalize(v any, where string) (any, error) {
 	}
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-var yamlTypeLine = regexp.MustCompile(`line (\d+): (.*)$`)
-
-// YAMLError turns a yaml.v3 error into file:line form.
+// YAMLError turns a YAML error into file:line form: the first problem
+// yamlpos.Problems finds in it. It accepts go.yaml.in/yaml/v4 errors and
+// still reads gopkg.in/yaml.v3's text for callers not yet moved to yamlpos.
 func YAMLError(file string, err error) error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		// yaml.v3 numbers parser errors (as opposed to scanner errors) from
-		// 0, so "did not find expected ..." points one line too high.
-		if strings.HasPrefix(m[2], "did not find expected") {
-			n++
-		}
-		return &FileError{File: file, Line: n, Msg: "invalid YAML: " + m[2]}
-	}
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		if m := yamlTypeLine.FindStringSubmatch(te.Errors[0]); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			return &FileError{File: file, Line: n, Msg: "invalid YAML: " + m[2]}
-		}
-	}
-	return &FileError{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	p := yamlpos.Problems(err)[0]
+	return &FileError{File: file, Line: p.Line, Msg: "invalid YAML: " + p.Msg}
 }
 
 // DisplayPath shortens an absolute path to one relative to the working

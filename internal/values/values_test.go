@@ -147,6 +147,8 @@ func TestForErrors(t *testing.T) {
 	}{
 		{"invalid yaml", "valuesFiles: [v.yaml]\n", map[string]string{"v.yaml": "a: 1\nb: [unclosed\n"}, "v.yaml:2: invalid YAML: did not find expected ',' or ']'"},
 		{"invalid yaml (scanner)", "valuesFiles: [v.yaml]\n", map[string]string{"v.yaml": "a: 1\nb: 2\n  c: 3\n"}, "v.yaml:3: invalid YAML: mapping values"},
+		// The example: the same line config reports (yamlpos).
+		{"key inside a list", "valuesFiles: [v.yaml]\n", map[string]string{"v.yaml": "x:\n  - a\n  b: 1\n"}, "v.yaml:3: invalid YAML: did not find expected '-' indicator"},
 		{"sequence in mapping", "valuesFiles: [v.yaml]\n", map[string]string{"v.yaml": "a: 1\n- b\n"}, "v.yaml:2: invalid YAML: did not find expected key"},
 		{"not a mapping", "valuesFiles: [v.yaml]\n", map[string]string{"v.yaml": "# hi\n- a\n- b\n"}, "v.yaml:2: chart values must be a YAML mapping"},
 		{"duplicate key", "valuesFiles: [v.yaml]\n", map[string]string{"v.yaml": "a: 1\nb: 2\na: 3\n"}, "v.yaml:3: invalid YAML"},
