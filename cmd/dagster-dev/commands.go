@@ -11,6 +11,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/e2e"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/stack"
@@ -140,17 +141,17 @@ last good state. Ctrl-C stops.`,
 			if err != nil {
 				return err
 			}
-			kube, err := stack.Connect(cfg)
+			kc, err := kube.Connect(cfg.KubeconfigExplicit(), cfg.KubeContext())
 			if err != nil {
-				return err
+				return explain(c.App.ErrWriter, err)
 			}
-			rel, err := watch.ChartRelease(cfg, kube.Kubeconfig, kube.Context)
+			rel, err := watch.ChartRelease(cfg, kc.Kubeconfig, kc.Context)
 			if err != nil {
 				return err
 			}
 			err = watch.Run(c.Context, watch.Options{
 				Config:   cfg,
-				Client:   kube.Client,
+				Client:   kc.Clientset,
 				Release:  rel,
 				Reporter: watch.NewTextReporter(c.App.Writer),
 				Once:     c.Bool("once"),
