@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // FieldManager owns the fields watch writes, for server-side apply and
@@ -73,7 +74,7 @@ func getLive(ctx context.Context, client kubernetes.Interface, namespace, kind, 
 func applyObject(ctx context.Context, client kubernetes.Interface, namespace string, obj *Object, origin string) error {
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
 	annotations := map[string]string{SourceAnnotation: origin}
-	labels := map[string]string{"app.kubernetes.io/managed-by": "dagster-dev"}
+	labels := kube.ManagedByLabels()
 	var live map[string]bool
 	switch obj.Kind {
 	case config.KindConfigMap:

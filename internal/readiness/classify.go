@@ -15,6 +15,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // CrashLoopRestarts is how many restarts a container in CrashLoopBackOff may
@@ -439,10 +442,10 @@ func inEnvFrom(pod *corev1.Pod, ref MissingRef) bool {
 // dagster.dagit.envFrom, celery workers and user code dagster.jobRunner.envFrom.
 // It returns "" when unsure rather than pointing at the wrong key.
 func chartComponent(pod *corev1.Pod) string {
-	switch pod.Labels["app.kubernetes.io/component"] {
-	case "dagit", "daemon":
+	switch pod.Labels[kube.LabelComponent] {
+	case chart.ComponentDagit, chart.ComponentDaemon:
 		return "dagit"
-	case "celery-worker", "user-code":
+	case chart.ComponentWorker, chart.ComponentUserCode:
 		return "job_runner"
 	}
 	// Pods from other charts or older templates: fall back to names.
