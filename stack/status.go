@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
@@ -64,7 +63,7 @@ type ReleaseReport struct {
 	Updated      time.Time `json:"updated"`
 }
 
-// WorkloadReport is one Deployment or StatefulSet of the release.
+// WorkloadReport is one Deployment, StatefulSet or DaemonSet of the release.
 type WorkloadReport struct {
 	Kind    string `json:"kind"`
 	Name    string `json:"name"`
@@ -160,28 +159,12 @@ func (s *Status) Run(ctx context.Context) (*Report, error) {
 }
 
 func (r *Report) workloads(ctx context.Context, client kubernetes.Interface, cfg *config.Config) error {
-	sel := metav1.ListOptions{LabelSelector: kube.ReleaseSelector(cfg.Release)}
-	deps, err := client.AppsV1().Deployments(cfg.Namespace).List(ctx, sel)
+	ws, err := kube.ListWorkloads(ctx, client, cfg.Namespace, kube.ReleaseSelector(cfg.Release))
 	if err != nil {
-		return fmt.Errorf("listing Deployments: %w", err)
+		return fmt.Errorf("listing the release's workloads: %w", err)
 	}
-	for _, d := range deps.Items {
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		r.Workload = append(r.Workload, WorkloadReport{Kind: "Deployment", Name: d.Name, Ready: d.Status.ReadyReplicas, Desired: want})
-	}
-	sts, err := client.AppsV1().StatefulSets(cfg.Namespace).List(ctx, sel)
-	if err != nil {
-		return fmt.Errorf("listing StatefulSets: %w", err)
-	}
-	for _, s := range sts.Items {
-		want := int32(1)
-		if s.Spec.Replicas != nil {
-			want = *s.Spec.Replicas
-		}
-		r.Workload = append(r.Workload, WorkloadReport{Kind: "StatefulSet", Name: s.Name, Ready: s.Status.ReadyReplicas, Desired: want})
+	for _, w := range ws.All() {
+		r.Workload = append(r.Workload, WorkloadReport{Kind: w.Kind, Name: w.Meta.Name, Ready: w.Ready, Desired: w.Desired})
 	}
 	sort.Slice(r.Workload, func(i, j int) bool { return r.Workload[i].Name < r.Workload[j].Name })
 	for _, w := range r.Workload {
