@@ -6,10 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -199,5 +201,48 @@ func TestPreflightInotifyIsAWarning(t *testing.T) {
 	}
 	if w, err := preflightErrors(nil); w != nil || err != nil {
 		t.Error("nil in, nil out")
+	}
+}
+
+// status reports the release's workloads (by the release label) and a
+// problem for each one short of ready; other releases' are left out.
+func TestReportWorkloads(t *testing.T) {
+	rel := map[string]string{kube.LabelInstance: "dagster"}
+	one := int32(1)
+	client := fake.NewClientset(
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "dagster-dagit", Namespace: "dagster", Labels: rel},
+			Spec: appsv1.DeploymentSpec{Replicas: &one}, Status: appsv1.DeploymentStatus{ReadyReplicas: 1}},
+		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "dagster-postgresql", Namespace: "dagster", Labels: rel}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "other-dagit", Namespace: "dagster", Labels: map[string]string{kube.LabelInstance: "other"}}},
+	)
+	cfg := &config.Config{Namespace: "dagster", Release: "dagster"}
+	r := &Report{}
+	if err := r.workloads(context.Background(), client, cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := []WorkloadReport{{Kind: "Deployment", Name: "dagster-dagit", Ready: 1, Desired: 1}, {Kind: "StatefulSet", Name: "dagster-postgresql", Ready: 0, Desired: 1}}
+	if !reflect.DeepEqual(r.Workload, want) {
+		t.Errorf("workloads %+v\nwant      %+v", r.Workload, want)
+	}
+	if len(r.Problems) != 1 || r.Problems[0] != "StatefulSet dagster-postgresql: 0/1 ready" {
+		t.Errorf("problems %q", r.Problems)
+	}
+}
+
+// A context no kubeconfig defines is a problem of the report, with the fix.
+func TestStatusMissingContext(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "config")
+	if err := os.WriteFile(kc, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kc)
+	cfg := &config.Config{Namespace: "dagster", Release: "dagster", Cluster: config.Cluster{Context: "nope"}}
+	r, err := (&Status{Config: cfg}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Healthy || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], `"nope"`) || !strings.Contains(r.Problems[0], "kubectl config get-contexts") {
+		t.Errorf("problems %q", r.Problems)
 	}
 }
