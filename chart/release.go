@@ -27,8 +27,9 @@ var ErrReleaseNotFound = driver.ErrReleaseNotFound
 
 // NewActionConfig returns a Helm action configuration for the cluster and namespace, with releases
 // stored as Secrets (Helm's default, so the helm CLI sees the same releases). kubeconfigPath and
-// kubeContext may be empty (the usual kubeconfig resolution and its current context). log receives
-// Helm's debug messages; nil discards them.
+// kubeContext may be empty: an empty path means kubectl's loading rules (every $KUBECONFIG file
+// merged, else ~/.kube/config; the same as kube.Connect), an empty context the current one. log
+// receives Helm's debug messages; nil discards them.
 func NewActionConfig(kubeconfigPath, kubeContext, namespace string, log func(format string, v ...any)) (*action.Configuration, error) {
 	if namespace == "" {
 		return nil, errors.New("helm configuration: namespace is empty")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,9 +13,12 @@ import (
 	"github.com/docker/docker/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // EnsureResult says what Ensure did.
@@ -35,8 +37,8 @@ type EnsureResult struct {
 }
 
 // Ensure makes a cluster matching spec exist and be Ready, and writes its
-// context to kubeconfigPath ("" = kind's default: $KUBECONFIG or
-// ~/.kube/config).
+// context to kubeconfigPath ("" = kind's default, kube.KindKubeconfigPath:
+// the first existing $KUBECONFIG file, or ~/.kube/config).
 //
 // A missing cluster is created through kind. An existing one is reused:
 // stopped node containers are started and the kubeconfig re-exported. If the
@@ -63,7 +65,7 @@ func (p *Provider) Ensure(ctx context.Context, spec Spec, kubeconfigPath string)
 	res := &EnsureResult{
 		Name:           want.Name,
 		KubeContext:    KubeContext(want.Name),
-		KubeconfigPath: kubeconfigFile(kubeconfigPath),
+		KubeconfigPath: kube.KindKubeconfigPath(kubeconfigPath),
 	}
 	if len(nodes) == 0 {
 		err = p.create(ctx, dc, want, kubeconfigPath, res)
@@ -227,26 +229,26 @@ func (p *Provider) waitReady(ctx context.Context, name string, wantNodes int) er
 	detail := "API server not answering yet"
 	var lastErr error
 	logged := ""
-	for {
+	err = wait.PollUntilContextCancel(ctx, interval, true, func(ctx context.Context) (bool, error) {
 		ready, d, err := nodesReady(ctx, cs, wantNodes)
 		if ready {
-			p.logger.Infof("kind cluster %q: %d node(s) Ready after %s", name, wantNodes, time.Since(start).Round(100*time.Millisecond))
-			return nil
+			return true, nil
 		}
 		detail, lastErr = d, err
 		if detail != logged {
 			p.logger.Infof("kind cluster %q: waiting: %s", name, detail)
 			logged = detail
 		}
-		select {
-		case <-ctx.Done():
-			if lastErr == nil {
-				lastErr = ctx.Err()
-			}
-			return &NotReadyError{Cluster: name, Waited: time.Since(start), Detail: detail, Err: lastErr}
-		case <-time.After(interval):
+		return false, nil
+	})
+	if err != nil {
+		if lastErr == nil {
+			lastErr = err
 		}
+		return &NotReadyError{Cluster: name, Waited: time.Since(start), Detail: detail, Err: lastErr}
 	}
+	p.logger.Infof("kind cluster %q: %d node(s) Ready after %s", name, wantNodes, time.Since(start).Round(100*time.Millisecond))
+	return nil
 }
 
 // nodesReady reports whether exactly want nodes exist and all are Ready; if
@@ -308,39 +310,6 @@ func (p *Provider) privateKubeconfig(path string) error {
 	}
 	p.logger.Warnf("kubeconfig %s was mode %#o; changed it to 0600 because it holds cluster-admin credentials", path, st.Mode().Perm())
 	return nil
-}
-
-// kubeconfigFile is the file kind writes the context to, following kind's
-// (kubectl's) rules: the explicit path; else the first existing file of
-// $KUBECONFIG, or its last entry if none exists; else ~/.kube/config.
-func kubeconfigFile(explicit string) string {
-	if explicit != "" {
-		return explicit
-	}
-	var paths []string
-	seen := map[string]bool{}
-	for _, p := range filepath.SplitList(os.Getenv("KUBECONFIG")) {
-		if p != "" && !seen[p] {
-			seen[p] = true
-			paths = append(paths, p)
-		}
-	}
-	switch len(paths) {
-	case 0:
-		home := os.Getenv("HOME")
-		if home == "" {
-			home, _ = os.UserHomeDir()
-		}
-		return filepath.Join(home, ".kube", "config")
-	case 1:
-		return paths[0]
-	}
-	for _, p := range paths {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	return paths[len(paths)-1]
 }
 
 func nodeNames(ns []nodeContainer) []string {

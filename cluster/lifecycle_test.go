@@ -154,29 +154,6 @@ func TestNodeListReady(t *testing.T) {
 	}
 }
 
-func TestKubeconfigFile(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("HOME", dir)
-	t.Setenv("KUBECONFIG", "")
-	if got := kubeconfigFile("/x/config"); got != "/x/config" {
-		t.Errorf("explicit = %q", got)
-	}
-	if got := kubeconfigFile(""); got != filepath.Join(dir, ".kube", "config") {
-		t.Errorf("default = %q", got)
-	}
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	t.Setenv("KUBECONFIG", a+string(os.PathListSeparator)+b)
-	if got := kubeconfigFile(""); got != b {
-		t.Errorf("none exists: %q, want last entry %q", got, b)
-	}
-	if err := os.WriteFile(a, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if got := kubeconfigFile(""); got != a {
-		t.Errorf("first exists: %q, want %q", got, a)
-	}
-}
-
 func TestPrivateKubeconfig(t *testing.T) {
 	log := &recLogger{}
 	p := NewProvider(WithLogger(log))

@@ -133,6 +133,14 @@ func (c *Config) KubeContext() string {
 	return "kind-" + c.Cluster.Name
 }
 
+// KubeconfigExplicit is the kubeconfig file the config names
+// (cluster.kubeconfig, resolved against the config file's directory), or ""
+// when it names none: then kubeconfigs are read as kubectl reads them
+// ($KUBECONFIG merged, else ~/.kube/config).
+func (c *Config) KubeconfigExplicit() string {
+	return c.Resolve(c.Cluster.Kubeconfig)
+}
+
 // Resolve turns a path from the config file into an absolute path, relative
 // to the config file's directory.
 func (c *Config) Resolve(p string) string {

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 )
 
@@ -29,14 +29,14 @@ const (
 func (s *suite) diagnose(ctx context.Context) string {
 	var b strings.Builder
 	now := time.Now()
-	pods, err := s.kube.client.CoreV1().Pods(s.cfg.Namespace).List(ctx, metav1.ListOptions{})
+	pods, err := kube.ListPods(ctx, s.kube.client, s.cfg.Namespace, "")
 	if err != nil {
 		fmt.Fprintf(&b, "could not list pods: %v\n", err)
 	} else {
 		shown := 0
 		// Replicas failing the same way print the same log: show it once.
 		seenLogs := map[string]string{}
-		for _, p := range unhealthyPods(pods.Items, s.cfg.Release, now) {
+		for _, p := range unhealthyPods(pods, s.cfg.Release, now) {
 			if shown == diagMaxPods {
 				b.WriteString("(more unhealthy pods not shown)\n")
 				break
@@ -70,10 +70,10 @@ func (s *suite) diagnose(ctx context.Context) string {
 			fmt.Fprintf(&b, "  last log lines of %s:\n%s\n", container, indent(strings.TrimRight(logs, "\n"), "    "))
 		}
 	}
-	events, err := s.kube.client.CoreV1().Events(s.cfg.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "type=Warning"})
+	events, err := kube.ListEvents(ctx, s.kube.client, s.cfg.Namespace, corev1.EventTypeWarning)
 	if err != nil {
 		fmt.Fprintf(&b, "could not list events: %v\n", err)
-	} else if lines := recentWarnings(events.Items, now); len(lines) > 0 {
+	} else if lines := recentWarnings(events, now); len(lines) > 0 {
 		fmt.Fprintf(&b, "recent Warning events in namespace %s:\n", s.cfg.Namespace)
 		for _, l := range lines {
 			b.WriteString("  " + l + "\n")
@@ -89,7 +89,7 @@ func (s *suite) diagnose(ctx context.Context) string {
 func unhealthyPods(pods []corev1.Pod, release string, now time.Time) []corev1.Pod {
 	var out []corev1.Pod
 	for _, p := range pods {
-		ours := p.Labels[labelInstance] == release || p.Labels[labelRunID] != ""
+		ours := p.Labels[kube.LabelInstance] == release || p.Labels[kube.LabelRunID] != ""
 		if !ours || p.DeletionTimestamp != nil {
 			continue
 		}
@@ -116,35 +116,24 @@ func unhealthyPods(pods []corev1.Pod, release string, now time.Time) []corev1.Po
 // recentWarnings formats the newest Warning events of the last minutes,
 // oldest first, one line each.
 func recentWarnings(events []corev1.Event, now time.Time) []string {
-	type ev struct {
-		at   time.Time
-		line string
-	}
-	var evs []ev
+	var recent []corev1.Event
 	for _, e := range events {
-		at := e.LastTimestamp.Time
-		if at.IsZero() {
-			at = e.EventTime.Time
+		if now.Sub(kube.EventTime(&e)) <= diagEventAge {
+			recent = append(recent, e)
 		}
-		if at.IsZero() {
-			at = e.CreationTimestamp.Time
-		}
-		if now.Sub(at) > diagEventAge {
-			continue
-		}
-		line := fmt.Sprintf("%s %s/%s %s: %s", at.Format("15:04:05"), e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, strings.TrimSpace(e.Message))
-		if e.Count > 1 {
-			line += fmt.Sprintf(" (x%d)", e.Count)
-		}
-		evs = append(evs, ev{at, line})
 	}
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at.Before(evs[j].at) })
-	if len(evs) > diagMaxEvents {
-		evs = evs[len(evs)-diagMaxEvents:]
+	kube.SortEvents(recent)
+	if len(recent) > diagMaxEvents {
+		recent = recent[len(recent)-diagMaxEvents:]
 	}
-	out := make([]string, len(evs))
-	for i, e := range evs {
-		out[i] = e.line
+	out := make([]string, len(recent))
+	for i := range recent {
+		e := &recent[i]
+		line := fmt.Sprintf("%s %s/%s %s: %s", kube.EventTime(e).Format("15:04:05"), e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, strings.TrimSpace(e.Message))
+		if n := kube.EventCount(e); n > 1 {
+			line += fmt.Sprintf(" (x%d)", n)
+		}
+		out[i] = line
 	}
 	return out
 }

@@ -20,30 +20,25 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
 
-// Labels the chart puts on every Dagster pod. The component values are the
-// chart's (chart/dagster/templates/_helpers.tpl).
+// Names cases.go, dagit.go and release.go still use; internal/kube and
+// chart own them. Remove once those files name kube.* and chart.*.
 const (
-	labelInstance  = "app.kubernetes.io/instance"
-	labelComponent = "app.kubernetes.io/component"
+	labelInstance  = kube.LabelInstance
+	labelComponent = kube.LabelComponent
+	labelRunID     = kube.LabelRunID
 
-	componentDagit    = "dagit"
-	componentDaemon   = "daemon"
-	componentWorker   = "celery-worker"
-	componentCode     = "user-code"
-	componentDatabase = "database" // the postgresql subchart
-	componentBroker   = "broker"   // the rabbitmq subchart
-
-	// helmReleaseAnnotation is set by Helm (3.2+) on every object it
-	// creates, subcharts included; it finds the release's workloads without
-	// relying on how each template labels them.
-	helmReleaseAnnotation = "meta.helm.sh/release-name"
-
-	// Labels Dagster puts on the run and step Jobs it creates.
-	labelRunID = "dagster/run-id"
+	componentDagit    = chart.ComponentDagit
+	componentDaemon   = chart.ComponentDaemon
+	componentWorker   = chart.ComponentWorker
+	componentCode     = chart.ComponentUserCode
+	componentDatabase = chart.ComponentDatabase
+	componentBroker   = chart.ComponentBroker
 )
 
 // kubeClient bundles what the suite needs to talk to the cluster.
@@ -70,55 +65,31 @@ func (w workload) ID() string { return w.Kind + "/" + w.Name }
 
 // releaseWorkloads lists the release's workloads with their rollout state.
 func (k *kubeClient) releaseWorkloads(ctx context.Context) ([]workload, error) {
-	apps := k.client.AppsV1()
-	ns := k.namespace
-	deps, err := apps.Deployments(ns).List(ctx, metav1.ListOptions{})
+	ws, err := kube.ReleaseWorkloads(ctx, k.client, k.namespace, k.release)
 	if err != nil {
-		return nil, fmt.Errorf("listing Deployments in %s: %w", ns, err)
+		return nil, fmt.Errorf("listing the workloads of release %s in %s: %w", k.release, k.namespace, err)
 	}
-	stss, err := apps.StatefulSets(ns).List(ctx, metav1.ListOptions{})
+	rss, err := kube.ListReplicaSets(ctx, k.client, k.namespace, "")
 	if err != nil {
-		return nil, fmt.Errorf("listing StatefulSets in %s: %w", ns, err)
+		return nil, fmt.Errorf("listing ReplicaSets in %s: %w", k.namespace, err)
 	}
-	dss, err := apps.DaemonSets(ns).List(ctx, metav1.ListOptions{})
+	pods, err := kube.ListPods(ctx, k.client, k.namespace, "")
 	if err != nil {
-		return nil, fmt.Errorf("listing DaemonSets in %s: %w", ns, err)
-	}
-	rss, err := apps.ReplicaSets(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing ReplicaSets in %s: %w", ns, err)
-	}
-	pods, err := k.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing pods in %s: %w", ns, err)
+		return nil, fmt.Errorf("listing pods in %s: %w", k.namespace, err)
 	}
 	now := time.Now()
 	var out []workload
-	add := func(kind string, meta metav1.ObjectMeta, tmpl *corev1.PodTemplateSpec, sel *metav1.LabelSelector, st readiness.WorkloadStatus) {
-		if meta.Annotations[helmReleaseAnnotation] != k.release {
-			return
-		}
-		s, err := metav1.LabelSelectorAsSelector(sel)
+	for _, w := range ws.All() {
+		s, err := metav1.LabelSelectorAsSelector(w.Selector)
 		if err != nil {
 			s = labels.Nothing()
 		}
-		comp := tmpl.Labels[labelComponent]
+		comp := w.Template.Labels[kube.LabelComponent]
 		if comp == "" {
-			comp = meta.Labels[labelComponent]
+			comp = w.Meta.Labels[kube.LabelComponent]
 		}
-		out = append(out, workload{Kind: kind, Name: meta.Name, Component: comp, selector: s, status: st, refs: sources.TemplateRefs(&tmpl.Spec)})
-	}
-	for i := range deps.Items {
-		d := &deps.Items[i]
-		add("Deployment", d.ObjectMeta, &d.Spec.Template, d.Spec.Selector, readiness.WorkloadProgress(d, rss.Items, pods.Items, now))
-	}
-	for i := range stss.Items {
-		s := &stss.Items[i]
-		add("StatefulSet", s.ObjectMeta, &s.Spec.Template, s.Spec.Selector, readiness.WorkloadProgress(s, rss.Items, pods.Items, now))
-	}
-	for i := range dss.Items {
-		d := &dss.Items[i]
-		add("DaemonSet", d.ObjectMeta, &d.Spec.Template, d.Spec.Selector, readiness.WorkloadProgress(d, rss.Items, pods.Items, now))
+		out = append(out, workload{Kind: w.Kind, Name: w.Meta.Name, Component: comp, selector: s,
+			status: readiness.ProgressOf(w, rss, pods, now), refs: sources.TemplateRefs(&w.Template.Spec)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
 	return out, nil
@@ -146,12 +117,12 @@ func findWorkload(ws []workload, component, nameHint string) (workload, bool) {
 // readyPods returns the workload's Running, Ready pods that are not being
 // deleted, oldest first.
 func (k *kubeClient) readyPods(ctx context.Context, sel labels.Selector) ([]corev1.Pod, error) {
-	list, err := k.client.CoreV1().Pods(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	list, err := kube.ListPods(ctx, k.client, k.namespace, sel.String())
 	if err != nil {
 		return nil, fmt.Errorf("listing pods %s: %w", sel, err)
 	}
 	var out []corev1.Pod
-	for _, p := range list.Items {
+	for _, p := range list {
 		if podReady(&p) {
 			out = append(out, p)
 		}
@@ -174,7 +145,10 @@ func podReady(p *corev1.Pod) bool {
 
 // componentPods returns the Ready pods of a chart component.
 func (k *kubeClient) componentPods(ctx context.Context, component string) ([]corev1.Pod, error) {
-	sel := labels.SelectorFromSet(labels.Set{labelInstance: k.release, labelComponent: component})
+	sel, err := labels.Parse(kube.ComponentSelector(k.release, component))
+	if err != nil {
+		return nil, err
+	}
 	return k.readyPods(ctx, sel)
 }
 
@@ -255,19 +229,10 @@ func parsePrintenv(out string) map[string]string {
 	return env
 }
 
-// podLogs returns the last lines of a container's log ("" if unavailable).
+// podLogs returns the last lines of a container's log (all of it when
+// tail <= 0; the pod's only container when container is "").
 func (k *kubeClient) podLogs(ctx context.Context, pod, container string, tail int64, previous bool) (string, error) {
-	opts := &corev1.PodLogOptions{Container: container, Previous: previous}
-	if tail > 0 {
-		opts.TailLines = &tail
-	}
-	rc, err := k.client.CoreV1().Pods(k.namespace).GetLogs(pod, opts).Stream(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-	return string(b), err
+	return kube.TailLog(ctx, k.client, k.namespace, pod, container, tail, previous)
 }
 
 // portForward forwards a random 127.0.0.1 port to port on the pod until ctx
@@ -316,7 +281,7 @@ func (k *kubeClient) portForward(ctx context.Context, pod string, port int) (int
 // Job dagster-run-<id> and the step Jobs dagster-step-*, all labelled with
 // the run ID.
 func (k *kubeClient) jobsOfRun(ctx context.Context, runID string) ([]string, error) {
-	list, err := k.client.BatchV1().Jobs(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: labelRunID + "=" + runID})
+	list, err := k.client.BatchV1().Jobs(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.RunSelector(runID)})
 	if err != nil {
 		return nil, err
 	}
@@ -330,11 +295,7 @@ func (k *kubeClient) jobsOfRun(ctx context.Context, runID string) ([]string, err
 
 // podsOfRun lists the pods of a run's Jobs (run worker and step workers).
 func (k *kubeClient) podsOfRun(ctx context.Context, runID string) ([]corev1.Pod, error) {
-	list, err := k.client.CoreV1().Pods(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: labelRunID + "=" + runID})
-	if err != nil {
-		return nil, err
-	}
-	return list.Items, nil
+	return kube.ListPods(ctx, k.client, k.namespace, kube.RunSelector(runID))
 }
 
 // podUIDs maps pod name to UID for the Ready pods of each workload, to tell

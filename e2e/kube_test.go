@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/sources"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
@@ -25,7 +27,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 func deployment(name, component string, annotated bool, envFrom ...corev1.EnvFromSource) *appsv1.Deployment {
-	sel := map[string]string{labelInstance: "dagster", labelComponent: component}
+	sel := map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: component}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "dagster", Generation: 1, Labels: sel},
 		Spec: appsv1.DeploymentSpec{
@@ -38,27 +40,27 @@ func deployment(name, component string, annotated bool, envFrom ...corev1.EnvFro
 		},
 	}
 	if annotated {
-		d.Annotations = map[string]string{helmReleaseAnnotation: "dagster"}
+		d.Annotations = map[string]string{kube.HelmReleaseAnnotation: "dagster"}
 	}
 	return d
 }
 
 func TestReleaseWorkloadsOnlyTheRelease(t *testing.T) {
 	sts := &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "dagster-postgresql", Namespace: "dagster", Annotations: map[string]string{helmReleaseAnnotation: "dagster"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "dagster-postgresql", Namespace: "dagster", Annotations: map[string]string{kube.HelmReleaseAnnotation: "dagster"}},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas: ptr(int32(1)),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "postgresql"}},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{labelComponent: componentDatabase}}},
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{kube.LabelName: "postgresql"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{kube.LabelComponent: chart.ComponentDatabase}}},
 		},
 	}
 	other := deployment("team-app", "web", false)
 	otherRelease := deployment("staging-dagit", "dagit", false)
-	otherRelease.Annotations = map[string]string{helmReleaseAnnotation: "staging"}
-	worker := deployment("dagster-celery-workers", componentWorker, true,
+	otherRelease.Annotations = map[string]string{kube.HelmReleaseAnnotation: "staging"}
+	worker := deployment("dagster-celery-workers", chart.ComponentWorker, true,
 		corev1.EnvFromSource{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "dagster-job-runner-env"}}},
 		corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "team-secret"}}})
-	k := testKube(deployment("dagster-dagit", componentDagit, true), worker, other, otherRelease, sts)
+	k := testKube(deployment("dagster-dagit", chart.ComponentDagit, true), worker, other, otherRelease, sts)
 	ws, err := k.releaseWorkloads(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -66,17 +68,17 @@ func TestReleaseWorkloadsOnlyTheRelease(t *testing.T) {
 	if got := workloadIDs(ws); got != "Deployment/dagster-celery-workers, Deployment/dagster-dagit, StatefulSet/dagster-postgresql" {
 		t.Fatalf("workloads %s", got)
 	}
-	w, ok := findWorkload(ws, componentWorker, "")
+	w, ok := findWorkload(ws, chart.ComponentWorker, "")
 	if !ok || !w.refs["ConfigMap/dagster-job-runner-env"] || !w.refs["Secret/team-secret"] {
 		t.Errorf("worker %+v", w)
 	}
-	if pg, ok := findWorkload(ws, componentDatabase, "postgresql"); !ok || pg.Name != "dagster-postgresql" {
+	if pg, ok := findWorkload(ws, chart.ComponentDatabase, "postgresql"); !ok || pg.Name != "dagster-postgresql" {
 		t.Errorf("postgresql not found by component: %+v", pg)
 	}
 	if pg, ok := findWorkload(ws, "no-such-component", "postgresql"); !ok || pg.Name != "dagster-postgresql" {
 		t.Errorf("postgresql not found by name: %+v", pg)
 	}
-	if _, ok := findWorkload(ws, componentBroker, "rabbitmq"); ok {
+	if _, ok := findWorkload(ws, chart.ComponentBroker, "rabbitmq"); ok {
 		t.Error("found a broker that does not exist")
 	}
 	// No pods exist, so nothing is rolled out.
@@ -94,7 +96,7 @@ func TestReleaseWorkloadsOnlyTheRelease(t *testing.T) {
 func readyPod(name, component, ip string, created time.Time) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "dagster", UID: types.UID("uid-" + name), CreationTimestamp: metav1.NewTime(created),
-			Labels: map[string]string{labelInstance: "dagster", labelComponent: component}},
+			Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: component}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: component, Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 3000}, {Name: "metrics", ContainerPort: 9000}}}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip,
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
@@ -103,19 +105,19 @@ func readyPod(name, component, ip string, created time.Time) *corev1.Pod {
 
 func TestComponentPodsAndDagitPort(t *testing.T) {
 	now := time.Now()
-	old := readyPod("dagster-dagit-old", componentDagit, "10.0.0.1", now.Add(-time.Hour))
-	cur := readyPod("dagster-dagit-new", componentDagit, "10.0.0.2", now)
-	terminating := readyPod("dagster-dagit-gone", componentDagit, "10.0.0.3", now.Add(-2*time.Hour))
+	old := readyPod("dagster-dagit-old", chart.ComponentDagit, "10.0.0.1", now.Add(-time.Hour))
+	cur := readyPod("dagster-dagit-new", chart.ComponentDagit, "10.0.0.2", now)
+	terminating := readyPod("dagster-dagit-gone", chart.ComponentDagit, "10.0.0.3", now.Add(-2*time.Hour))
 	terminating.DeletionTimestamp = ptr(metav1.NewTime(now))
-	notReady := readyPod("dagster-dagit-starting", componentDagit, "10.0.0.4", now)
+	notReady := readyPod("dagster-dagit-starting", chart.ComponentDagit, "10.0.0.4", now)
 	notReady.Status.Conditions[0].Status = corev1.ConditionFalse
-	worker := readyPod("dagster-celery-workers-1", componentWorker, "10.0.0.5", now)
+	worker := readyPod("dagster-celery-workers-1", chart.ComponentWorker, "10.0.0.5", now)
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "dagster-dagit", Namespace: "dagster", Labels: map[string]string{labelInstance: "dagster", labelComponent: componentDagit}},
+		ObjectMeta: metav1.ObjectMeta{Name: "dagster-dagit", Namespace: "dagster", Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: chart.ComponentDagit}},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
 	}
 	k := testKube(old, cur, terminating, notReady, worker, svc)
-	pods, err := k.componentPods(context.Background(), componentDagit)
+	pods, err := k.componentPods(context.Background(), chart.ComponentDagit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,8 +180,8 @@ func TestBrokerChecks(t *testing.T) {
 		t.Error("no error for output without JSON")
 	}
 
-	w1 := *readyPod("w1", componentWorker, "10.0.0.5", time.Now())
-	w2 := *readyPod("w2", componentWorker, "10.0.0.6", time.Now())
+	w1 := *readyPod("w1", chart.ComponentWorker, "10.0.0.5", time.Now())
+	w2 := *readyPod("w2", chart.ComponentWorker, "10.0.0.6", time.Now())
 	ok := brokerState{consumers: map[string]int{"dagster": 2}, peers: map[string]bool{"10.0.0.5": true, "10.0.0.6": true}}
 	if p := brokerProblems(ok, []string{"dagster"}, []corev1.Pod{w1, w2}); len(p) != 0 {
 		t.Errorf("healthy broker reported %v", p)
@@ -198,15 +200,15 @@ func TestBrokerChecks(t *testing.T) {
 
 func TestUnhealthyPods(t *testing.T) {
 	now := time.Now()
-	ready := readyPod("dagster-dagit-1", componentDagit, "", now)
-	crash := readyPod("dagster-celery-workers-1", componentWorker, "", now.Add(-time.Minute))
+	ready := readyPod("dagster-dagit-1", chart.ComponentDagit, "", now)
+	crash := readyPod("dagster-celery-workers-1", chart.ComponentWorker, "", now.Add(-time.Minute))
 	crash.Status.Conditions[0].Status = corev1.ConditionFalse
-	crash.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: componentWorker, RestartCount: 5,
+	crash.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: chart.ComponentWorker, RestartCount: 5,
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
-	starting := readyPod("dagster-daemon-1", componentDaemon, "", now)
+	starting := readyPod("dagster-daemon-1", chart.ComponentDaemon, "", now)
 	starting.Status.Conditions[0].Status = corev1.ConditionFalse
-	stepFailed := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dagster-step-abc", Labels: map[string]string{labelRunID: "r1"}}, Status: corev1.PodStatus{Phase: corev1.PodFailed}}
-	stepOK := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dagster-step-def", Labels: map[string]string{labelRunID: "r1"}}, Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}
+	stepFailed := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dagster-step-abc", Labels: map[string]string{kube.LabelRunID: "r1"}}, Status: corev1.PodStatus{Phase: corev1.PodFailed}}
+	stepOK := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dagster-step-def", Labels: map[string]string{kube.LabelRunID: "r1"}}, Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}
 	users := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "team-app"}, Status: corev1.PodStatus{Phase: corev1.PodFailed}}
 	got := podNames(unhealthyPods([]corev1.Pod{*ready, *starting, *crash, stepFailed, stepOK, users}, "dagster", now))
 	want := []string{"dagster-celery-workers-1", "dagster-step-abc", "dagster-daemon-1"}

@@ -8,7 +8,6 @@ import (
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
-	"github.com/dagster-dev/dagster-dev/stack"
 )
 
 // chartRelease changes the release through the chart package, exactly as
@@ -19,7 +18,7 @@ type chartRelease struct {
 }
 
 func (r *chartRelease) Apply(ctx context.Context, vals map[string]any) error {
-	ac, err := chart.NewActionConfig(stack.KubeconfigPath(r.cfg), r.cfg.KubeContext(), r.cfg.Namespace, nil)
+	ac, err := chart.NewActionConfig(r.cfg.KubeconfigExplicit(), r.cfg.KubeContext(), r.cfg.Namespace, nil)
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,8 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/values"
-	"github.com/dagster-dev/dagster-dev/stack"
 )
 
 // Case names, as matched by Suite.Pattern (--run).
@@ -146,11 +146,11 @@ type releaseOps interface {
 }
 
 func (s *suite) connect(ctx context.Context) error {
-	k, err := stack.Connect(s.cfg)
+	k, err := kube.Connect(s.cfg.KubeconfigExplicit(), s.cfg.KubeContext())
 	if err != nil {
 		return err
 	}
-	s.kube = &kubeClient{rest: k.REST, client: k.Client, namespace: s.cfg.Namespace, release: s.cfg.Release}
+	s.kube = &kubeClient{rest: k.REST, client: k.Clientset, namespace: s.cfg.Namespace, release: s.cfg.Release}
 	// Every request has its own bound: a Dagit that accepts the connection
 	// and never answers must fail the case, not hang the suite.
 	s.http = &http.Client{Timeout: 30 * time.Second}

@@ -8,10 +8,12 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
 
@@ -45,7 +47,7 @@ func (d *Down) Run(ctx context.Context) (*DownResult, error) {
 		p = cluster.NewProvider(cluster.WithLogger(logAdapter{d.Out}))
 	}
 	step := d.Out.Start("delete cluster " + d.Config.Cluster.Name)
-	del, err := p.Delete(ctx, d.Config.Cluster.Name, KubeconfigPath(d.Config))
+	del, err := p.Delete(ctx, d.Config.Cluster.Name, kindKubeconfig(d.Config))
 	if err != nil {
 		step.Fail("")
 		return nil, err
@@ -64,14 +66,14 @@ func (d *Down) Run(ctx context.Context) (*DownResult, error) {
 func (d *Down) existing(ctx context.Context) (*DownResult, error) {
 	cfg, out := d.Config, d.Out
 	res := &DownResult{}
-	kube, err := Connect(cfg)
+	kc, err := connect(cfg)
 	if err != nil {
 		return nil, err
 	}
 	ns := cfg.Namespace
 
 	step := out.Start("uninstall " + cfg.Release)
-	helmCfg, err := chart.NewActionConfig(kube.Kubeconfig, kube.Context, ns, nil)
+	helmCfg, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, ns, nil)
 	if err != nil {
 		step.Fail("")
 		return nil, err
@@ -89,7 +91,7 @@ func (d *Down) existing(ctx context.Context) (*DownResult, error) {
 	}
 
 	step = out.Start("objects dagster-dev created")
-	removed, err := deleteOwnedObjects(ctx, kube, ns, cfg.Release)
+	removed, err := deleteOwnedObjects(ctx, kc.Clientset, ns, cfg.Release)
 	if err != nil {
 		step.Fail("")
 		return nil, err
@@ -106,11 +108,11 @@ func (d *Down) existing(ctx context.Context) (*DownResult, error) {
 // deleteOwnedObjects removes the sources and lease watch made, the
 // release's PVCs and the password Secret Helm keeps on uninstall, and the
 // namespace if dagster-dev created it.
-func deleteOwnedObjects(ctx context.Context, kube *Kube, ns, release string) ([]string, error) {
+func deleteOwnedObjects(ctx context.Context, client kubernetes.Interface, ns, release string) ([]string, error) {
 	var removed []string
-	core := kube.Client.CoreV1()
-	owned := metav1.ListOptions{LabelSelector: ManagedByLabel + "=" + ManagedByValue}
-	ofRelease := metav1.ListOptions{LabelSelector: ReleaseSelector(release)}
+	core := client.CoreV1()
+	owned := metav1.ListOptions{LabelSelector: kube.ManagedBySelector()}
+	ofRelease := metav1.ListOptions{LabelSelector: kube.ReleaseSelector(release)}
 
 	nsObj, err := core.Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -119,7 +121,7 @@ func deleteOwnedObjects(ctx context.Context, kube *Kube, ns, release string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("reading namespace %s: %w", ns, err)
 	}
-	if nsObj.Labels[ManagedByLabel] == ManagedByValue {
+	if nsObj.Labels[kube.LabelManagedBy] == kube.ManagedByValue {
 		if err := core.Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("deleting namespace %s: %w", ns, err)
 		}
@@ -158,7 +160,7 @@ func deleteOwnedObjects(ctx context.Context, kube *Kube, ns, release string) ([]
 		}
 		removed = append(removed, "PersistentVolumeClaim "+o.Name)
 	}
-	err = kube.Client.CoordinationV1().Leases(ns).Delete(ctx, watch.LeaseName, metav1.DeleteOptions{})
+	err = client.CoordinationV1().Leases(ns).Delete(ctx, watch.LeaseName, metav1.DeleteOptions{})
 	switch {
 	case err == nil:
 		removed = append(removed, "Lease "+watch.LeaseName)

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
@@ -79,11 +80,11 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 	}
 
 	// A values change upgrades, and rolls Dagit but not the workers.
-	kube, err := Connect(cfg)
+	kc, err := connect(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	workerGen := generationOf(t, kube, cfg.Namespace, cfg.Release+"-celery-workers")
+	workerGen := generationOf(t, kc.Clientset, cfg.Namespace, cfg.Release+"-celery-workers")
 	setValue(cfg, "dagit", "env", "DAGSTER_DEV_STACK_TEST", "1")
 	up3, err := (&Up{Config: cfg, Out: out}).Run(ctx)
 	if err != nil {
@@ -92,7 +93,7 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 	if up3.ChartAction != chart.Upgraded || up3.Revision != cold.Revision+1 {
 		t.Fatalf("values change did not upgrade: %+v", up3)
 	}
-	if g := generationOf(t, kube, cfg.Namespace, cfg.Release+"-celery-workers"); g != workerGen {
+	if g := generationOf(t, kc.Clientset, cfg.Namespace, cfg.Release+"-celery-workers"); g != workerGen {
 		t.Errorf("a dagit.env change rolled the Celery workers (generation %d -> %d)", workerGen, g)
 	}
 
@@ -105,7 +106,7 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 		t.Fatalf("up after a killed up: %v", err)
 	}
 	t.Logf("after kill: %s revision %d, recovered: %q", rec.ChartAction, rec.Revision, rec.Recovered)
-	helmCfg, _ := chart.NewActionConfig(kube.Kubeconfig, kube.Context, cfg.Namespace, nil)
+	helmCfg, _ := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
 	st, err := (&chart.Status{Config: helmCfg, ReleaseName: cfg.Release}).Run()
 	if err != nil || st.State != "deployed" {
 		t.Fatalf("release after recovery: %+v %v", st, err)
@@ -167,9 +168,9 @@ func setValue(cfg *config.Config, section, field, key, value string) {
 	f[key] = value
 }
 
-func generationOf(t *testing.T, kube *Kube, ns, name string) int64 {
+func generationOf(t *testing.T, client kubernetes.Interface, ns, name string) int64 {
 	t.Helper()
-	d, err := kube.Client.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+	d, err := client.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("deployment %s: %v", name, err)
 	}

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
@@ -31,20 +36,34 @@ func TestClusterSpecFromConfig(t *testing.T) {
 	}
 }
 
-func TestKubeconfigPath(t *testing.T) {
+// kind writes where kind's rule says (the first existing $KUBECONFIG file,
+// not simply the first entry); contexts are read from every $KUBECONFIG
+// file merged, as kubectl reads them; cluster.kubeconfig overrides both.
+func TestKubeconfigFiles(t *testing.T) {
+	dir := t.TempDir()
 	cfg := &config.Config{Dir: "/proj"}
-	t.Setenv("KUBECONFIG", "/a/one:/b/two")
-	if got := KubeconfigPath(cfg); got != "/a/one" {
-		t.Errorf("KUBECONFIG first entry: %q", got)
+	missing, existing := filepath.Join(dir, "missing"), filepath.Join(dir, "existing")
+	if err := os.WriteFile(existing, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", missing+string(os.PathListSeparator)+existing)
+	if got := kindKubeconfig(cfg); got != existing {
+		t.Errorf("kind writes to %q, want the first existing $KUBECONFIG file %q", got, existing)
+	}
+	if got := cfg.KubeconfigExplicit(); got != "" {
+		t.Errorf("contexts must be read with kubectl's loading rules (\"\"), got %q", got)
 	}
 	cfg.Cluster.Kubeconfig = "kube/config"
-	if got := KubeconfigPath(cfg); got != "/proj/kube/config" {
+	if got := kindKubeconfig(cfg); got != "/proj/kube/config" {
 		t.Errorf("config path relative to the file: %q", got)
+	}
+	if got := cfg.KubeconfigExplicit(); got != "/proj/kube/config" {
+		t.Errorf("explicit: %q", got)
 	}
 	cfg.Cluster.Kubeconfig = ""
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("HOME", "/home/u")
-	if got := KubeconfigPath(cfg); got != "/home/u/.kube/config" {
+	if got := kindKubeconfig(cfg); got != "/home/u/.kube/config" {
 		t.Errorf("default: %q", got)
 	}
 }
@@ -84,8 +103,8 @@ func TestReportText(t *testing.T) {
 // which objects down chooses to delete, not Kubernetes behaviour.
 func TestDeleteOwnedObjectsRemovesOnlyOurs(t *testing.T) {
 	ns := "team"
-	ours := map[string]string{ManagedByLabel: ManagedByValue}
-	release := map[string]string{"app.kubernetes.io/instance": "dg"}
+	ours := kube.ManagedByLabels()
+	release := map[string]string{kube.LabelInstance: "dg"}
 	client := fake.NewClientset(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "src", Namespace: ns, Labels: ours}},
@@ -97,7 +116,7 @@ func TestDeleteOwnedObjectsRemovesOnlyOurs(t *testing.T) {
 		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "users-pvc", Namespace: ns}},
 		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: watch.LeaseName, Namespace: ns}},
 	)
-	removed, err := deleteOwnedObjects(context.Background(), &Kube{Client: client}, ns, "dg")
+	removed, err := deleteOwnedObjects(context.Background(), client, ns, "dg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,13 +141,13 @@ func TestDeleteOwnedObjectsRemovesOnlyOurs(t *testing.T) {
 }
 
 func TestDeleteOwnedObjectsDeletesANamespaceWeCreated(t *testing.T) {
-	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dagster", Labels: map[string]string{ManagedByLabel: ManagedByValue}}})
-	removed, err := deleteOwnedObjects(context.Background(), &Kube{Client: client}, "dagster", "dagster")
+	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dagster", Labels: kube.ManagedByLabels()}})
+	removed, err := deleteOwnedObjects(context.Background(), client, "dagster", "dagster")
 	if err != nil || len(removed) != 1 || removed[0] != "namespace dagster" {
 		t.Fatalf("removed %v, err %v", removed, err)
 	}
 	// Idempotent: a second down finds nothing.
-	removed, err = deleteOwnedObjects(context.Background(), &Kube{Client: client}, "dagster", "dagster")
+	removed, err = deleteOwnedObjects(context.Background(), client, "dagster", "dagster")
 	if err != nil || len(removed) != 0 {
 		t.Fatalf("second run removed %v, err %v", removed, err)
 	}
@@ -136,19 +155,18 @@ func TestDeleteOwnedObjectsDeletesANamespaceWeCreated(t *testing.T) {
 
 func TestEnsureNamespaceLabelsOnlyWhatItCreates(t *testing.T) {
 	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "existing"}})
-	kube := &Kube{Client: client}
 	ctx := context.Background()
 	for _, ns := range []string{"existing", "fresh"} {
-		if err := ensureNamespace(ctx, kube, ns); err != nil {
+		if err := ensureNamespace(ctx, client, ns); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got, _ := client.CoreV1().Namespaces().Get(ctx, "fresh", metav1.GetOptions{})
-	if got.Labels[ManagedByLabel] != ManagedByValue {
+	if got.Labels[kube.LabelManagedBy] != kube.ManagedByValue {
 		t.Error("a namespace up creates must carry the managed-by label, so down removes it")
 	}
 	got, _ = client.CoreV1().Namespaces().Get(ctx, "existing", metav1.GetOptions{})
-	if got.Labels[ManagedByLabel] != "" {
+	if got.Labels[kube.LabelManagedBy] != "" {
 		t.Error("an existing namespace must not be claimed")
 	}
 }
@@ -183,5 +201,48 @@ func TestPreflightInotifyIsAWarning(t *testing.T) {
 	}
 	if w, err := preflightErrors(nil); w != nil || err != nil {
 		t.Error("nil in, nil out")
+	}
+}
+
+// status reports the release's workloads (by the release label) and a
+// problem for each one short of ready; other releases' are left out.
+func TestReportWorkloads(t *testing.T) {
+	rel := map[string]string{kube.LabelInstance: "dagster"}
+	one := int32(1)
+	client := fake.NewClientset(
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "dagster-dagit", Namespace: "dagster", Labels: rel},
+			Spec: appsv1.DeploymentSpec{Replicas: &one}, Status: appsv1.DeploymentStatus{ReadyReplicas: 1}},
+		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "dagster-postgresql", Namespace: "dagster", Labels: rel}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "other-dagit", Namespace: "dagster", Labels: map[string]string{kube.LabelInstance: "other"}}},
+	)
+	cfg := &config.Config{Namespace: "dagster", Release: "dagster"}
+	r := &Report{}
+	if err := r.workloads(context.Background(), client, cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := []WorkloadReport{{Kind: "Deployment", Name: "dagster-dagit", Ready: 1, Desired: 1}, {Kind: "StatefulSet", Name: "dagster-postgresql", Ready: 0, Desired: 1}}
+	if !reflect.DeepEqual(r.Workload, want) {
+		t.Errorf("workloads %+v\nwant      %+v", r.Workload, want)
+	}
+	if len(r.Problems) != 1 || r.Problems[0] != "StatefulSet dagster-postgresql: 0/1 ready" {
+		t.Errorf("problems %q", r.Problems)
+	}
+}
+
+// A context no kubeconfig defines is a problem of the report, with the fix.
+func TestStatusMissingContext(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "config")
+	if err := os.WriteFile(kc, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kc)
+	cfg := &config.Config{Namespace: "dagster", Release: "dagster", Cluster: config.Cluster{Context: "nope"}}
+	r, err := (&Status{Config: cfg}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Healthy || len(r.Problems) != 1 || !strings.Contains(r.Problems[0], `"nope"`) || !strings.Contains(r.Problems[0], "kubectl config get-contexts") {
+		t.Errorf("problems %q", r.Problems)
 	}
 }

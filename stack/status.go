@@ -10,11 +10,12 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // Status reports the environment's health without changing anything.
@@ -62,7 +63,7 @@ type ReleaseReport struct {
 	Updated      time.Time `json:"updated"`
 }
 
-// WorkloadReport is one Deployment or StatefulSet of the release.
+// WorkloadReport is one Deployment, StatefulSet or DaemonSet of the release.
 type WorkloadReport struct {
 	Kind    string `json:"kind"`
 	Name    string `json:"name"`
@@ -111,18 +112,23 @@ func (s *Status) Run(ctx context.Context) (*Report, error) {
 		}
 	}
 
-	kube, err := Connect(cfg)
+	kc, err := connect(cfg)
 	if err != nil {
-		r.problem("%v", err)
+		var ce *kube.ContextError
+		if errors.As(err, &ce) {
+			r.problem("%v (%s)", err, ce.Fix())
+		} else {
+			r.problem("%v", err)
+		}
 		return r.finish(), nil
 	}
-	if _, err := kube.Client.Discovery().ServerVersion(); err != nil {
+	if _, err := kc.Clientset.Discovery().ServerVersion(); err != nil {
 		r.problem("API server of %s unreachable: %v", cfg.KubeContext(), err)
 		return r.finish(), nil
 	}
 	r.Cluster.Exists = true
 
-	helmCfg, err := chart.NewActionConfig(kube.Kubeconfig, kube.Context, cfg.Namespace, nil)
+	helmCfg, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +146,7 @@ func (s *Status) Run(ctx context.Context) (*Report, error) {
 		r.problem("release %s is %s (run `dagster-dev up` to converge it)", rel.Name, rel.State)
 	}
 
-	if err := r.workloads(ctx, kube, cfg); err != nil {
+	if err := r.workloads(ctx, kc.Clientset, cfg); err != nil {
 		return nil, err
 	}
 	if !cfg.ExistingCluster() {
@@ -152,29 +158,13 @@ func (s *Status) Run(ctx context.Context) (*Report, error) {
 	return r.finish(), nil
 }
 
-func (r *Report) workloads(ctx context.Context, kube *Kube, cfg *config.Config) error {
-	sel := metav1.ListOptions{LabelSelector: ReleaseSelector(cfg.Release)}
-	deps, err := kube.Client.AppsV1().Deployments(cfg.Namespace).List(ctx, sel)
+func (r *Report) workloads(ctx context.Context, client kubernetes.Interface, cfg *config.Config) error {
+	ws, err := kube.ListWorkloads(ctx, client, cfg.Namespace, kube.ReleaseSelector(cfg.Release))
 	if err != nil {
-		return fmt.Errorf("listing Deployments: %w", err)
+		return fmt.Errorf("listing the release's workloads: %w", err)
 	}
-	for _, d := range deps.Items {
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		r.Workload = append(r.Workload, WorkloadReport{Kind: "Deployment", Name: d.Name, Ready: d.Status.ReadyReplicas, Desired: want})
-	}
-	sts, err := kube.Client.AppsV1().StatefulSets(cfg.Namespace).List(ctx, sel)
-	if err != nil {
-		return fmt.Errorf("listing StatefulSets: %w", err)
-	}
-	for _, s := range sts.Items {
-		want := int32(1)
-		if s.Spec.Replicas != nil {
-			want = *s.Spec.Replicas
-		}
-		r.Workload = append(r.Workload, WorkloadReport{Kind: "StatefulSet", Name: s.Name, Ready: s.Status.ReadyReplicas, Desired: want})
+	for _, w := range ws.All() {
+		r.Workload = append(r.Workload, WorkloadReport{Kind: w.Kind, Name: w.Meta.Name, Ready: w.Ready, Desired: w.Desired})
 	}
 	sort.Slice(r.Workload, func(i, j int) bool { return r.Workload[i].Name < r.Workload[j].Name })
 	for _, w := range r.Workload {

@@ -11,22 +11,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
-
-// ManagedByLabel marks objects dagster-dev created itself (namespaces,
-// ConfigMap/Secret sources), so down removes those and nothing else.
-const ManagedByLabel = "app.kubernetes.io/managed-by"
-
-// ManagedByValue is ManagedByLabel's value.
-const ManagedByValue = "dagster-dev"
 
 // InputError is a problem with the user's files (values rejected by the
 // chart schema, a bad source file), found before anything was changed.
@@ -46,7 +42,9 @@ type Up struct {
 
 // UpResult is what Up did.
 type UpResult struct {
-	Context        string
+	Context string
+	// Kubeconfig is the file the context is in: for kind the file kind
+	// wrote it to, for an existing cluster the file that defines it.
 	Kubeconfig     string
 	DagitURL       string
 	ClusterCreated bool
@@ -62,7 +60,7 @@ type UpResult struct {
 func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	cfg, out := u.Config, u.Out
 	start := time.Now()
-	res := &UpResult{DagitURL: cfg.DagitURL(), Context: cfg.KubeContext(), Kubeconfig: KubeconfigPath(cfg)}
+	res := &UpResult{DagitURL: cfg.DagitURL(), Context: cfg.KubeContext()}
 
 	// Everything that can be checked without a cluster is checked first, so
 	// bad input never leaves the cluster half-changed.
@@ -79,20 +77,24 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 			out.Printf("  warning: images are not side-loaded into an existing cluster (cluster.context); push them to a registry the cluster pulls from")
 		}
 	} else {
-		created, err := u.ensureKind(ctx)
+		ens, err := u.ensureKind(ctx)
 		if err != nil {
 			return nil, err
 		}
-		res.ClusterCreated = created
+		res.ClusterCreated, res.Kubeconfig = ens.Created, ens.KubeconfigPath
 	}
 
-	kube, err := Connect(cfg)
+	kc, err := connect(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.ExistingCluster() {
+		res.Kubeconfig = kc.File
+		if res.Kubeconfig == "" {
+			res.Kubeconfig = kube.DisplayPath(kc.Kubeconfig)
+		}
 		step = out.Start("cluster " + cfg.KubeContext())
-		v, err := kube.Client.Discovery().ServerVersion()
+		v, err := kc.Clientset.Discovery().ServerVersion()
 		if err != nil {
 			step.Fail("")
 			return nil, fmt.Errorf("kube context %q is not reachable: %w (check `kubectl --context %s get nodes`)", cfg.KubeContext(), err, cfg.KubeContext())
@@ -101,11 +103,11 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	}
 
 	step = out.Start("namespace and sources")
-	if err := ensureNamespace(ctx, kube, cfg.Namespace); err != nil {
+	if err := ensureNamespace(ctx, kc.Clientset, cfg.Namespace); err != nil {
 		step.Fail("")
 		return nil, err
 	}
-	changes, err := sources.ApplySources(ctx, cfg, kube.Client)
+	changes, err := sources.ApplySources(ctx, cfg, kc.Clientset)
 	if err != nil {
 		step.Fail("")
 		return nil, fmt.Errorf("applying ConfigMap/Secret sources: %w", err)
@@ -113,7 +115,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	step.Done(sourcesNote(cfg, changes))
 
 	step = out.Start("chart " + cfg.Release)
-	helmCfg, err := chart.NewActionConfig(kube.Kubeconfig, kube.Context, cfg.Namespace, nil)
+	helmCfg, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
 	if err != nil {
 		step.Fail("")
 		return nil, err
@@ -132,7 +134,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 
 	step = out.Start("workloads ready")
 	var last readiness.Snapshot
-	err = readiness.Wait(ctx, kube.Client, cfg.Namespace, ReleaseSelector(cfg.Release), cfg.Timeout.Duration, func(s readiness.Snapshot) {
+	err = readiness.Wait(ctx, kc.Clientset, cfg.Namespace, kube.ReleaseSelector(cfg.Release), cfg.Timeout.Duration, func(s readiness.Snapshot) {
 		last = s
 		step.Update("%s", s.String())
 	})
@@ -178,8 +180,8 @@ func (u *Up) checkInputs() (map[string]any, error) {
 }
 
 // ensureKind runs preflight, creates or reuses the kind cluster and
-// side-loads images. It reports whether the cluster was created.
-func (u *Up) ensureKind(ctx context.Context) (bool, error) {
+// side-loads images.
+func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, error) {
 	cfg, out := u.Config, u.Out
 	p := u.Provider
 	if p == nil {
@@ -191,12 +193,12 @@ func (u *Up) ensureKind(ctx context.Context) (bool, error) {
 	st, err := p.Status(ctx, spec.Name)
 	if err != nil {
 		step.Fail("")
-		return false, err
+		return nil, err
 	}
 	warnings, err := preflightErrors(p.Preflight(ctx, spec, st.Exists))
 	if err != nil {
 		step.Fail("")
-		return false, err
+		return nil, err
 	}
 	if len(warnings) > 0 {
 		step.Done("docker and port ok")
@@ -208,10 +210,10 @@ func (u *Up) ensureKind(ctx context.Context) (bool, error) {
 	}
 
 	step = out.Start("cluster " + spec.Name)
-	ens, err := p.Ensure(ctx, spec, KubeconfigPath(cfg))
+	ens, err := p.Ensure(ctx, spec, kindKubeconfig(cfg))
 	if err != nil {
 		step.Fail("")
-		return false, err
+		return nil, err
 	}
 	switch {
 	case ens.Created:
@@ -225,7 +227,7 @@ func (u *Up) ensureKind(ctx context.Context) (bool, error) {
 	}
 
 	if len(cfg.Images) == 0 {
-		return ens.Created, nil
+		return ens, nil
 	}
 	step = out.Start("images")
 	loads, err := p.LoadImages(ctx, spec.Name, cfg.Images, func(l cluster.ImageLoad) {
@@ -233,10 +235,10 @@ func (u *Up) ensureKind(ctx context.Context) (bool, error) {
 	})
 	if err != nil {
 		step.Fail("")
-		return false, err
+		return nil, err
 	}
 	step.Done(loadNote(loads))
-	return ens.Created, nil
+	return ens, nil
 }
 
 // preflightErrors splits preflight's findings: low inotify limits are a
@@ -276,21 +278,16 @@ func ClusterSpec(cfg *config.Config) cluster.Spec {
 	}
 }
 
-// ReleaseSelector selects every object of the release, subcharts included.
-func ReleaseSelector(release string) string {
-	return "app.kubernetes.io/instance=" + release
-}
-
-func ensureNamespace(ctx context.Context, kube *Kube, name string) error {
-	_, err := kube.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+func ensureNamespace(ctx context.Context, client kubernetes.Interface, name string) error {
+	_, err := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if err == nil {
 		return nil
 	}
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reading namespace %s: %w", name, err)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{ManagedByLabel: ManagedByValue}}}
-	if _, err := kube.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: kube.ManagedByLabels()}}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", name, err)
 	}
 	return nil
@@ -300,30 +297,25 @@ func ensureNamespace(ctx context.Context, kube *Kube, name string) error {
 // readiness is checked in-cluster, this proves the path a user's browser
 // takes.
 func waitDagit(ctx context.Context, base string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	client := &http.Client{Timeout: 5 * time.Second}
 	var lastErr error
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/server_info", nil)
 		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return true, nil
 			}
 			err = fmt.Errorf("HTTP %d", resp.StatusCode)
 		}
 		lastErr = err
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("dagit pods are Ready but %s/server_info does not answer: %v (is something else bound to that port? check `docker ps` for the cluster's port mapping)", base, lastErr)
-			}
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+		return false, nil
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("dagit pods are Ready but %s/server_info does not answer: %v (is something else bound to that port? check `docker ps` for the cluster's port mapping)", base, lastErr)
 	}
+	return err // nil, or the caller cancelled
 }
 
 func sourcesNote(cfg *config.Config, changes []sources.Applied) string {

@@ -43,17 +43,17 @@ func (w *Watch) Run(ctx context.Context) error {
 		}
 		rep = watch.NewTextReporter(out)
 	}
-	kube, err := Connect(cfg)
+	kc, err := connect(cfg)
 	if err != nil {
 		return err
 	}
-	rel, err := newChartRelease(cfg, kube.Kubeconfig, kube.Context)
+	rel, err := newChartRelease(cfg, kc.Kubeconfig, kc.Context)
 	if err != nil {
 		return err
 	}
 	return watch.Run(ctx, watch.Options{
 		Config:      cfg,
-		Client:      kube.Client,
+		Client:      kc.Clientset,
 		Release:     rel,
 		Reporter:    rep,
 		Once:        w.Once,

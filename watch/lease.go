@@ -12,7 +12,9 @@ import (
 	coordv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/dagster-dev/dagster-dev/internal/kube"
@@ -54,15 +56,22 @@ func defaultIdentity() string {
 	return fmt.Sprintf("%s/pid-%d/%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
+// leaseRetry bounds the retries when another watch writes the lease at the
+// same moment (a create or update conflict): four attempts, then the
+// conflict is returned.
+var leaseRetry = wait.Backoff{Steps: 4, Duration: 10 * time.Millisecond, Factor: 1, Jitter: 0.1}
+
+// raced reports whether another writer got to the lease first.
+func raced(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+
 // acquire takes the lease or explains who has it.
 func (l *lease) acquire(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
+	return retry.OnError(leaseRetry, raced, func() error {
 		cur, err := l.client.CoordinationV1().Leases(l.namespace).Get(ctx, LeaseName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
+			// AlreadyExists (another watch created it at the same moment)
+			// is retried: look again.
 			_, err = l.client.CoordinationV1().Leases(l.namespace).Create(ctx, l.fresh(), metav1.CreateOptions{FieldManager: sources.FieldManager})
-			if apierrors.IsAlreadyExists(err) && attempt < 3 {
-				continue // another watch created it at the same moment: look again
-			}
 			if apierrors.IsNotFound(err) {
 				return fmt.Errorf("namespace %q does not exist: run `dagster-dev up` first", l.namespace)
 			}
@@ -79,11 +88,8 @@ func (l *lease) acquire(ctx context.Context) error {
 		next := cur.DeepCopy()
 		next.Spec = l.fresh().Spec
 		_, err = l.client.CoordinationV1().Leases(l.namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: sources.FieldManager})
-		if apierrors.IsConflict(err) && attempt < 3 {
-			continue
-		}
 		return err
-	}
+	})
 }
 
 func (l *lease) fresh() *coordv1.Lease {
@@ -122,42 +128,35 @@ func (l *lease) expired(le *coordv1.Lease) bool {
 var errLeaseLost = errors.New("lost the watch lease to another dagster-dev watch; stopping")
 
 // renew refreshes the lease once. A transient error is returned as is (the
-// caller retries); errLeaseLost when someone else holds it now.
+// caller retries); errLeaseLost when someone else holds it now. An update
+// conflict is retried a bounded number of times (leaseRetry).
 func (l *lease) renew(ctx context.Context) error {
-	cur, err := l.client.CoordinationV1().Leases(l.namespace).Get(ctx, LeaseName, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		// Deleted by hand: take it again rather than run unprotected.
-		_, err = l.client.CoordinationV1().Leases(l.namespace).Create(ctx, l.fresh(), metav1.CreateOptions{FieldManager: sources.FieldManager})
+	return retry.RetryOnConflict(leaseRetry, func() error {
+		cur, err := l.client.CoordinationV1().Leases(l.namespace).Get(ctx, LeaseName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			// Deleted by hand: take it again rather than run unprotected.
+			_, err = l.client.CoordinationV1().Leases(l.namespace).Create(ctx, l.fresh(), metav1.CreateOptions{FieldManager: sources.FieldManager})
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if ptr.Deref(cur.Spec.HolderIdentity, "") != l.identity {
+			return errLeaseLost
+		}
+		now := metav1.NewMicroTime(l.now())
+		cur.Spec.RenewTime = &now
+		_, err = l.client.CoordinationV1().Leases(l.namespace).Update(ctx, cur, metav1.UpdateOptions{FieldManager: sources.FieldManager})
 		return err
-	}
-	if err != nil {
-		return err
-	}
-	if ptr.Deref(cur.Spec.HolderIdentity, "") != l.identity {
-		return errLeaseLost
-	}
-	now := metav1.NewMicroTime(l.now())
-	cur.Spec.RenewTime = &now
-	_, err = l.client.CoordinationV1().Leases(l.namespace).Update(ctx, cur, metav1.UpdateOptions{FieldManager: sources.FieldManager})
-	if apierrors.IsConflict(err) {
-		return l.renew(ctx)
-	}
-	return err
+	})
 }
 
 // keep renews the lease until ctx ends; it returns errLeaseLost or a
 // non-transient error. Failed renewals are reported, because a lease that
 // lapses lets a second watch in.
 func (l *lease) keep(ctx context.Context, rep Reporter) error {
-	t := time.NewTicker(leaseRenew)
-	defer t.Stop()
 	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	err := wait.PollUntilContextCancel(ctx, leaseRenew, false, func(ctx context.Context) (bool, error) {
 		err := l.renew(ctx)
 		switch {
 		case err == nil:
@@ -166,18 +165,25 @@ func (l *lease) keep(ctx context.Context, rep Reporter) error {
 			}
 			failing = false
 		case ctx.Err() != nil:
-			return nil
 		case errors.Is(err, errLeaseLost):
-			return err
+			return false, err
+		case apierrors.IsConflict(err):
+			// Still contended after leaseRetry: try again at the next
+			// renewal; a watch that took over shows up as errLeaseLost.
 		case sources.Transient(err):
 			if !failing {
 				rep.Info(fmt.Sprintf("cannot renew the watch lease (API server unreachable: %v); retrying every %s", err, leaseRenew))
 			}
 			failing = true
 		default:
-			return fmt.Errorf("renewing the watch lease: %w", err)
+			return false, fmt.Errorf("renewing the watch lease: %w", err)
 		}
+		return false, nil
+	})
+	if ctx.Err() != nil {
+		return nil
 	}
+	return err
 }
 
 // release deletes the lease if this process still holds it, so the next

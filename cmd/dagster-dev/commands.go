@@ -142,11 +142,7 @@ last good state. Ctrl-C stops.`,
 			if err != nil {
 				return err
 			}
-			err = (&stack.Watch{Config: cfg, Out: c.App.Writer, Once: c.Bool("once")}).Run(c.Context)
-			if err != nil {
-				return err
-			}
-			return nil
+			return (&stack.Watch{Config: cfg, Out: c.App.Writer, Once: c.Bool("once")}).Run(c.Context)
 		},
 	}
 }

@@ -14,8 +14,11 @@ type Client struct {
 	// rules: $KUBECONFIG merged, else ~/.kube/config).
 	Kubeconfig string
 	Context    string
-	REST       *rest.Config
-	Clientset  kubernetes.Interface
+	// File is the kubeconfig file that defines Context, as loaded (with a
+	// merged $KUBECONFIG, the first file that names it); "" if unknown.
+	File      string
+	REST      *rest.Config
+	Clientset kubernetes.Interface
 }
 
 // ContextError is a kube context that cannot be loaded.
@@ -38,7 +41,8 @@ func (e *ContextError) Fix() string {
 // Connect builds clients for a kube context, loading the kubeconfig the
 // way kubectl does (LoadingRules). An empty context is the current one.
 func Connect(kubeconfig, context string) (*Client, error) {
-	restCfg, err := RESTConfig(kubeconfig, context)
+	loader := clientConfig(kubeconfig, context)
+	restCfg, err := restConfig(loader, kubeconfig, context)
 	if err != nil {
 		return nil, err
 	}
@@ -46,13 +50,37 @@ func Connect(kubeconfig, context string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building a Kubernetes client for %q: %w", context, err)
 	}
-	return &Client{Kubeconfig: kubeconfig, Context: context, REST: restCfg, Clientset: clientset}, nil
+	return &Client{Kubeconfig: kubeconfig, Context: context, File: contextFile(loader, context), REST: restCfg, Clientset: clientset}, nil
+}
+
+func clientConfig(kubeconfig, context string) clientcmd.ClientConfig {
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(LoadingRules(kubeconfig), overrides)
+}
+
+// contextFile is the file the loading rules took a context from ("" = the
+// current context).
+func contextFile(loader clientcmd.ClientConfig, context string) string {
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return ""
+	}
+	if context == "" {
+		context = raw.CurrentContext
+	}
+	if c, ok := raw.Contexts[context]; ok {
+		return c.LocationOfOrigin
+	}
+	return ""
 }
 
 // RESTConfig loads a context's REST config.
 func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
-	restCfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(LoadingRules(kubeconfig), overrides).ClientConfig()
+	return restConfig(clientConfig(kubeconfig, context), kubeconfig, context)
+}
+
+func restConfig(loader clientcmd.ClientConfig, kubeconfig, context string) (*rest.Config, error) {
+	restCfg, err := loader.ClientConfig()
 	if err != nil {
 		return nil, &ContextError{Context: context, Kubeconfig: kubeconfig, Err: err}
 	}

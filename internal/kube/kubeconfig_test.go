@@ -45,6 +45,9 @@ func TestConnectMergedKubeconfig(t *testing.T) {
 	if c.REST.Host != "https://127.0.0.1:2222" {
 		t.Fatalf("host = %s, want the second file's server", c.REST.Host)
 	}
+	if c.File != b {
+		t.Errorf("File = %q, want the file that defines the context, %q", c.File, b)
+	}
 	if _, err := Connect("", "first"); err != nil {
 		t.Fatalf("Connect(first): %v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // Fixtures model what the API server returns for the Dagster chart's pods:
@@ -28,7 +30,7 @@ func newPod(name string, opts ...podOpt) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: ns, UID: types.UID("uid-" + name),
 			CreationTimestamp: ago(2 * time.Minute),
-			Labels:            map[string]string{"app.kubernetes.io/instance": "dagster", "component": "dagit"},
+			Labels:            map[string]string{kube.LabelInstance: "dagster", "component": "dagit"},
 		},
 		Spec: corev1.PodSpec{
 			InitContainers: []corev1.Container{{
@@ -160,7 +162,7 @@ func deployment(name string, replicas int32) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: ns, UID: types.UID("uid-" + name), Generation: 1,
-			Labels:      map[string]string{"app.kubernetes.io/instance": "dagster"},
+			Labels:      map[string]string{kube.LabelInstance: "dagster"},
 			Annotations: map[string]string{revisionAnnotation: "1"},
 		},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr(replicas)},
@@ -186,7 +188,7 @@ func statefulSet(name string, replicas int32, current, update string) *appsv1.St
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: ns, UID: types.UID("uid-" + name), Generation: 1,
-			Labels: map[string]string{"app.kubernetes.io/instance": "dagster"},
+			Labels: map[string]string{kube.LabelInstance: "dagster"},
 		},
 		Spec: appsv1.StatefulSetSpec{Replicas: ptr(replicas)},
 		Status: appsv1.StatefulSetStatus{
@@ -200,7 +202,7 @@ func daemonSet(name string, desired int32) *appsv1.DaemonSet {
 	return &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: ns, UID: types.UID("uid-" + name), Generation: 1,
-			Labels: map[string]string{"app.kubernetes.io/instance": "dagster"},
+			Labels: map[string]string{kube.LabelInstance: "dagster"},
 		},
 		Status: appsv1.DaemonSetStatus{
 			ObservedGeneration: 1, DesiredNumberScheduled: desired, CurrentNumberScheduled: desired,

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // KindMount is a pod whose volume names a ConfigMap or Secret that does not
@@ -47,19 +49,16 @@ func MountFailure(pod *corev1.Pod, events []corev1.Event, now time.Time) (PodSta
 	}
 	scheduled := podCondition(pod, corev1.PodScheduled).LastTransitionTime.Time
 	var found *corev1.Event
-	for i := range events {
-		ev := &events[i]
-		o := ev.InvolvedObject
-		// StatefulSet pods reuse names, so an event of an earlier pod with
-		// the same name must not count: match the UID when the event has one,
-		// and ignore events from before this pod was scheduled.
-		if o.Kind != "Pod" || o.Name != pod.Name || o.UID != "" && o.UID != pod.UID || ev.Reason != "FailedMount" {
+	// StatefulSet pods reuse names, so an event of an earlier pod with the
+	// same name must not count: EventsFor matches the UID when the event has
+	// one, and events from before this pod was scheduled are ignored.
+	mine := kube.EventsFor(events, "Pod", pod.Name, pod.UID)
+	for i := range mine {
+		ev := &mine[i]
+		if ev.Reason != "FailedMount" || kube.EventTime(ev).Before(scheduled) || !missingObjectRE.MatchString(ev.Message) {
 			continue
 		}
-		if eventTime(ev).Before(scheduled) || !missingObjectRE.MatchString(ev.Message) {
-			continue
-		}
-		if found == nil || eventTime(ev).After(eventTime(found)) {
+		if found == nil || kube.EventTime(ev).After(kube.EventTime(found)) {
 			found = ev
 		}
 	}

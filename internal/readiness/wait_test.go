@@ -23,9 +23,11 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
-const selector = "app.kubernetes.io/instance=dagster"
+var selector = kube.ReleaseSelector("dagster")
 
 // release is a small Dagster release: the webserver Deployment waiting on
 // its init container, and a ready Postgres StatefulSet.
@@ -308,7 +310,7 @@ func TestWaitStopsOnForbidden(t *testing.T) {
 
 func TestWaitNoMatchingWorkloads(t *testing.T) {
 	_, _, _, objs := release()
-	err := Wait(context.Background(), fake.NewClientset(objs...), ns, "app.kubernetes.io/instance=other", time.Minute, nil)
+	err := Wait(context.Background(), fake.NewClientset(objs...), ns, kube.ReleaseSelector("other"), time.Minute, nil)
 	if err == nil || !strings.Contains(err.Error(), `no Deployments, StatefulSets or DaemonSets match "app.kubernetes.io/instance=other" in namespace dagster`) {
 		t.Fatalf("Wait = %v", err)
 	}

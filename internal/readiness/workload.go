@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // revisionAnnotation is set by the Deployment controller on the Deployment
@@ -88,6 +90,19 @@ func WorkloadProgress[W Workload](w W, replicaSets []appsv1.ReplicaSet, pods []c
 		return daemonSetProgress(o, pods, now)
 	}
 	panic(fmt.Sprintf("readiness: unsupported workload type %T", w))
+}
+
+// ProgressOf is WorkloadProgress for a workload as internal/kube lists it.
+func ProgressOf(w kube.Workload, replicaSets []appsv1.ReplicaSet, pods []corev1.Pod, now time.Time) WorkloadStatus {
+	switch o := w.Object.(type) {
+	case *appsv1.Deployment:
+		return deploymentProgress(o, replicaSets, pods, now)
+	case *appsv1.StatefulSet:
+		return statefulSetProgress(o, pods, now)
+	case *appsv1.DaemonSet:
+		return daemonSetProgress(o, pods, now)
+	}
+	panic(fmt.Sprintf("readiness: unsupported workload type %T", w.Object))
 }
 
 // progress collects the inputs every kind shares before finish() decides.
