@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/chart"
 	"net"
 	"slices"
 	"strings"
@@ -158,11 +159,11 @@ func (s *suite) caseBroker(ctx context.Context, t *T) error {
 	if err != nil {
 		return err
 	}
-	rmq, ok := findWorkload(ws, componentBroker, "rabbitmq")
+	rmq, ok := findWorkload(ws, chart.ComponentBroker, "rabbitmq")
 	if !ok {
 		return fmt.Errorf("release %s has no RabbitMQ workload (workloads: %s)", s.cfg.Release, workloadIDs(ws))
 	}
-	worker, ok := findWorkload(ws, componentWorker, "celery-workers")
+	worker, ok := findWorkload(ws, chart.ComponentWorker, "celery-workers")
 	if !ok {
 		return fmt.Errorf("release %s has no Celery worker workload (workloads: %s)", s.cfg.Release, workloadIDs(ws))
 	}

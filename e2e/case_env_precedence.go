@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/chart"
 	"strings"
 )
 
@@ -18,10 +19,10 @@ type envTarget struct {
 // envTargets are the chart's long-running components. Dagit and the daemon
 // read dagit.*, the Celery workers and the user-code server job_runner.*.
 var envTargets = []envTarget{
-	{componentDagit, true},
-	{componentDaemon, false},
-	{componentWorker, true},
-	{componentCode, false},
+	{chart.ComponentDagit, true},
+	{chart.ComponentDaemon, false},
+	{chart.ComponentWorker, true},
+	{chart.ComponentUserCode, false},
 }
 
 func (s *suite) caseEnvPrecedence(ctx context.Context, t *T) (err error) {

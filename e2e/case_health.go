@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/chart"
 	"strings"
 	"time"
 
@@ -52,7 +53,7 @@ func (s *suite) caseHealth(ctx context.Context, t *T) error {
 			return fmt.Errorf("release %s has no workloads in namespace %s: run `dagster-dev up`", s.cfg.Release, s.cfg.Namespace)
 		}
 		var missing []string
-		for _, comp := range []string{componentDagit, componentWorker, componentCode} {
+		for _, comp := range []string{chart.ComponentDagit, chart.ComponentWorker, chart.ComponentUserCode} {
 			if _, ok := findWorkload(ws, comp, ""); !ok {
 				missing = append(missing, comp)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/chart"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,7 +108,7 @@ func (s *suite) caseHotReload(ctx context.Context, t *T) (err error) {
 			unaffected = append(unaffected, w)
 		}
 	}
-	if _, ok := findWorkload(affected, componentWorker, ""); !ok {
+	if _, ok := findWorkload(affected, chart.ComponentWorker, ""); !ok {
 		return fmt.Errorf("after attaching ConfigMap %s to job_runner, no Celery worker reads it (workloads reading it: %s)", name, listOrNone(strings.Split(workloadIDs(affected), ", ")))
 	}
 	uidsBefore, err := s.kube.podUIDs(ctx, ws)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,7 +40,7 @@ func (s *suite) casePersistence(ctx context.Context, t *T) error {
 	if err != nil {
 		return err
 	}
-	pg, ok := findWorkload(ws, componentDatabase, "postgresql")
+	pg, ok := findWorkload(ws, chart.ComponentDatabase, "postgresql")
 	if !ok {
 		return fmt.Errorf("release %s has no PostgreSQL workload (workloads: %s)", s.cfg.Release, workloadIDs(ws))
 	}
@@ -98,7 +100,7 @@ func (s *suite) casePersistence(ctx context.Context, t *T) error {
 			}
 			t.Logf("run %s is still in the history with status %s", runID, run.Status)
 			// Leave the environment as healthy as it was for the next case.
-			return readiness.Wait(ctx, s.kube.client, s.cfg.Namespace, labelInstance+"="+s.cfg.Release, s.timeout(), nil)
+			return readiness.Wait(ctx, s.kube.client, s.cfg.Namespace, kube.LabelInstance+"="+s.cfg.Release, s.timeout(), nil)
 		case err == nil:
 			return fmt.Errorf("after the PostgreSQL restart run %s has status %s, want %s", runID, run.Status, dagit.RunSuccess)
 		case errors.Is(err, dagit.ErrRunNotFound):

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"io"
 	"net/http"
 	"strings"
@@ -87,12 +89,12 @@ func (f *forwardedDagit) BaseURL(ctx context.Context) (string, error) {
 		return f.url, nil
 	}
 	f.stopLocked()
-	pods, err := f.k.componentPods(ctx, componentDagit)
+	pods, err := f.k.componentPods(ctx, chart.ComponentDagit)
 	if err != nil {
 		return "", err
 	}
 	if len(pods) == 0 {
-		return "", fmt.Errorf("no Ready Dagit pod (labels %s=%s, %s=%s) in namespace %s to port-forward to", labelInstance, f.k.release, labelComponent, componentDagit, f.k.namespace)
+		return "", fmt.Errorf("no Ready Dagit pod (labels %s=%s, %s=%s) in namespace %s to port-forward to", kube.LabelInstance, f.k.release, kube.LabelComponent, chart.ComponentDagit, f.k.namespace)
 	}
 	pod := &pods[len(pods)-1] // the newest: during a roll the oldest goes first
 	port, err := f.k.dagitPort(ctx, pod)
@@ -130,7 +132,7 @@ func (f *forwardedDagit) alive(ctx context.Context) bool {
 // resolved by name against the pod when it is a named port. Without a
 // Service, the pod's port named "http" (the chart's) or its first port.
 func (k *kubeClient) dagitPort(ctx context.Context, pod *corev1.Pod) (int, error) {
-	svcs, err := k.client.CoreV1().Services(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: labelInstance + "=" + k.release + "," + labelComponent + "=" + componentDagit})
+	svcs, err := k.client.CoreV1().Services(k.namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.ComponentSelector(k.release, chart.ComponentDagit)})
 	if err != nil {
 		return 0, fmt.Errorf("finding the Dagit Service: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 )
 
@@ -22,7 +23,7 @@ import (
 // name is reported, never touched.
 const (
 	FixturePrefix     = "dagster-dev-test-"
-	fixtureLabel      = "app.kubernetes.io/created-by"
+	fixtureLabel      = kube.LabelCreatedBy
 	fixtureLabelValue = "dagster-dev-test"
 )
 

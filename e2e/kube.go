@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/sources"
@@ -28,18 +27,7 @@ import (
 
 // Names cases.go, dagit.go and release.go still use; internal/kube and
 // chart own them. Remove once those files name kube.* and chart.*.
-const (
-	labelInstance  = kube.LabelInstance
-	labelComponent = kube.LabelComponent
-	labelRunID     = kube.LabelRunID
-
-	componentDagit    = chart.ComponentDagit
-	componentDaemon   = chart.ComponentDaemon
-	componentWorker   = chart.ComponentWorker
-	componentCode     = chart.ComponentUserCode
-	componentDatabase = chart.ComponentDatabase
-	componentBroker   = chart.ComponentBroker
-)
+const ()
 
 // kubeClient bundles what the suite needs to talk to the cluster.
 type kubeClient struct {

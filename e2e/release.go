@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
@@ -33,5 +34,5 @@ func (r *chartRelease) Apply(ctx context.Context, vals map[string]any) error {
 	if _, err := (&chart.Apply{Config: ac, Namespace: r.cfg.Namespace, ReleaseName: r.cfg.Release, Values: vals}).Run(ctx); err != nil {
 		return err
 	}
-	return readiness.Wait(ctx, r.kube.client, r.cfg.Namespace, labelInstance+"="+r.cfg.Release, r.cfg.Timeout.Duration, nil)
+	return readiness.Wait(ctx, r.kube.client, r.cfg.Namespace, kube.LabelInstance+"="+r.cfg.Release, r.cfg.Timeout.Duration, nil)
 }
