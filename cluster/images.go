@@ -429,3 +429,25 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
+
+// LocalImages returns those of images the Docker engine has, with their
+// image IDs. Images it does not have are left out, not an error: a code
+// location's image may come from a registry the cluster pulls from.
+func (p *Provider) LocalImages(ctx context.Context, images []string) (map[string]string, error) {
+	dc, err := p.dockerClient()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, name := range dedupe(images) {
+		ins, err := dc.ImageInspect(ctx, name)
+		if cerrdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inspect image %s: %w", name, p.dockerError(err))
+		}
+		out[name] = ins.ID
+	}
+	return out, nil
+}

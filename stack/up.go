@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -53,6 +54,11 @@ type UpResult struct {
 	// Recovered describes a release an interrupted run left pending that
 	// this run repaired ("" if none).
 	Recovered string
+	// Rolled are the workloads rolled because an image they run was
+	// rebuilt under the same tag.
+	Rolled []Roll
+	// Locations are the code locations Dagit has loaded.
+	Locations []string
 	Duration  time.Duration
 }
 
@@ -77,11 +83,16 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 			out.Printf("  warning: images are not side-loaded into an existing cluster (cluster.context); push them to a registry the cluster pulls from")
 		}
 	} else {
-		ens, err := u.ensureKind(ctx)
+		ens, ids, err := u.ensureKind(ctx)
 		if err != nil {
 			return nil, err
 		}
 		res.ClusterCreated, res.Kubeconfig = ens.Created, ens.KubeconfigPath
+		ch, err := chart.Load()
+		if err != nil {
+			return nil, err
+		}
+		values.SetImageIDs(vals, ids, ch.Metadata.AppVersion)
 	}
 
 	kc, err := connect(cfg)
@@ -114,6 +125,11 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	}
 	step.Done(sourcesNote(cfg, changes))
 
+	imagesBefore, err := podImageIDs(ctx, kc.Clientset, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("reading the release's workloads: %w", err)
+	}
+
 	step = out.Start("chart " + cfg.Release)
 	helmCfg, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
 	if err != nil {
@@ -130,7 +146,16 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	if applied.Recovered != "" {
 		note += " (" + applied.Recovered + ")"
 	}
+	imagesAfter, err := podImageIDs(ctx, kc.Clientset, cfg)
+	if err != nil {
+		step.Fail("")
+		return nil, fmt.Errorf("reading the release's workloads: %w", err)
+	}
+	res.Rolled = imageRolls(imagesBefore, imagesAfter)
 	step.Done(note)
+	for _, r := range res.Rolled {
+		out.Printf("  rolled %s", r)
+	}
 
 	step = out.Start("workloads ready")
 	var last readiness.Snapshot
@@ -151,6 +176,19 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 			return nil, err
 		}
 		step.Done(cfg.DagitURL() + "/server_info answers")
+
+		// Pods Ready is not code loaded: a code server serves its load
+		// error to Dagit and stays up, so only Dagit can tell.
+		step = out.Start("code locations")
+		locs, err := waitLocations(ctx, cfg, cfg.Timeout.Duration)
+		if err != nil {
+			step.Fail("")
+			return nil, err
+		}
+		for _, l := range locs {
+			res.Locations = append(res.Locations, l.Name)
+		}
+		step.Done(locationsNote(locs))
 	}
 	res.Duration = time.Since(start)
 	return res, nil
@@ -181,7 +219,7 @@ func (u *Up) checkInputs() (map[string]any, error) {
 
 // ensureKind runs preflight, creates or reuses the kind cluster and
 // side-loads images.
-func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, error) {
+func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]string, error) {
 	cfg, out := u.Config, u.Out
 	p := u.Provider
 	if p == nil {
@@ -193,12 +231,12 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, error) {
 	st, err := p.Status(ctx, spec.Name)
 	if err != nil {
 		step.Fail("")
-		return nil, err
+		return nil, nil, err
 	}
 	warnings, err := preflightErrors(p.Preflight(ctx, spec, st.Exists))
 	if err != nil {
 		step.Fail("")
-		return nil, err
+		return nil, nil, err
 	}
 	if len(warnings) > 0 {
 		step.Done("docker and port ok")
@@ -213,7 +251,7 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, error) {
 	ens, err := p.Ensure(ctx, spec, kindKubeconfig(cfg))
 	if err != nil {
 		step.Fail("")
-		return nil, err
+		return nil, nil, err
 	}
 	switch {
 	case ens.Created:
@@ -226,19 +264,26 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, error) {
 		step.Done("reused")
 	}
 
-	if len(cfg.Images) == 0 {
-		return ens, nil
+	images, pulled, err := sideLoadImages(ctx, p, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, img := range pulled {
+		out.Printf("  note: code location image %s is not in the local Docker engine: the cluster pulls it from its registry", img)
+	}
+	if len(images) == 0 {
+		return ens, nil, nil
 	}
 	step = out.Start("images")
-	loads, err := p.LoadImages(ctx, spec.Name, cfg.Images, func(l cluster.ImageLoad) {
+	loads, err := p.LoadImages(ctx, spec.Name, images, func(l cluster.ImageLoad) {
 		step.Update("%s → %s: %s", l.Image, l.Node, l.Action)
 	})
 	if err != nil {
 		step.Fail("")
-		return nil, err
+		return nil, nil, err
 	}
 	step.Done(loadNote(loads))
-	return ens, nil
+	return ens, imageIDs(loads), nil
 }
 
 // preflightErrors splits preflight's findings: low inotify limits are a
@@ -275,7 +320,22 @@ func ClusterSpec(cfg *config.Config) cluster.Spec {
 		Nodes:     cfg.Cluster.Nodes,
 		HostPort:  cfg.Dagit.HostPort,
 		NodePort:  cfg.Dagit.NodePort,
+		CodeMount: codeMount(cfg),
 	}
+}
+
+// codeMount is the directory mounted into every node for path code
+// locations: made on create whenever there is a config file, so a location
+// added later needs no re-create, and required once a location uses it.
+func codeMount(cfg *config.Config) cluster.Mount {
+	root := cfg.CodeRoot()
+	if root == "" || cfg.ExistingCluster() {
+		return cluster.Mount{}
+	}
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real
+	}
+	return cluster.Mount{HostPath: root, NodePath: config.CodeNodePath, Required: cfg.HasPathLocations()}
 }
 
 func ensureNamespace(ctx context.Context, client kubernetes.Interface, name string) error {
@@ -353,5 +413,11 @@ func plural(n int, one, many string) string {
 
 // Summary is the closing block of `up`.
 func (r *UpResult) Summary() string {
-	return fmt.Sprintf("Dagit:   %s\nContext: %s (%s)\nReady in %s", r.DagitURL, r.Context, r.Kubeconfig, progress.Round(r.Duration))
+	var b strings.Builder
+	fmt.Fprintf(&b, "Dagit:   %s\n", r.DagitURL)
+	if len(r.Locations) > 0 {
+		fmt.Fprintf(&b, "Code:    %s\n", strings.Join(r.Locations, ", "))
+	}
+	fmt.Fprintf(&b, "Context: %s (%s)\nReady in %s", r.Context, r.Kubeconfig, progress.Round(r.Duration))
+	return b.String()
 }
