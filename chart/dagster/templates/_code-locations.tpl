@@ -45,16 +45,24 @@ restarting the pod.
 
 {{/*
 Data of a location's env ConfigMap: its `env` values as strings, empty values skipped. DAGSTER_HOME
-comes from <release>-job-runner-env and may not be set here.
+comes from <release>-job-runner-env and may not be set here. (dict "ctx" $ "d" <entry>). With
+runLauncher.locationContext a PYTHONPATH gets the launcher's directory appended: this ConfigMap
+comes after <release>-job-runner-env in the code server and (through the launcher) in run and step
+pods, so its PYTHONPATH replaces that one, and run pods must still import the launcher.
 */}}
 {{- define "dagster.codeServer.envData" -}}
 {{- $d := .d -}}
+{{- $lib := include "dagster.lib.dirIfEnabled" .ctx -}}
 {{- range $name, $value := $d.env }}
 {{- if eq $name "DAGSTER_HOME" }}
 {{- fail (printf "userDeployments[%s].env.DAGSTER_HOME: set dagster_home (or job_runner.dagster_home) instead; dagster.yaml is mounted there" $d.name) }}
 {{- end }}
 {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{- if and $lib (eq $name "PYTHONPATH") }}
+{{ $name }}: {{ include "dagster.lib.pythonPath" (dict "lib" $lib "env" $d.env) | quote }}
+{{- else }}
 {{ $name }}: {{ toString $value | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -207,6 +215,16 @@ ConfigMap, which every install renders.
 {{- range $d.volumes -}}
 {{- if eq (toString .name) "dagster-home" -}}
 {{- fail (printf "%s: the volume name dagster-home is the chart's own (DAGSTER_HOME); pick another name" $where) -}}
+{{- end -}}
+{{- if eq (toString .name) "dagster-dev-lib" -}}
+{{- fail (printf "%s: the volume name dagster-dev-lib is the chart's own (the run launcher's module); pick another name" $where) -}}
+{{- end -}}
+{{- end -}}
+{{- if include "dagster.lib.enabled" $ -}}
+{{- range $d.volumeMounts -}}
+{{- if eq (toString .mountPath) (include "dagster.lib.dir" $) -}}
+{{- fail (printf "%s: the mountPath %s is the chart's own (the run launcher's module, runLauncher.locationContext); pick another path" $where .mountPath) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
