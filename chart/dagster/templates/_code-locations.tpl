@@ -114,10 +114,12 @@ executor.py):
     dagster-k8s/config tags and per_step_k8s_config add to it. The container context is ignored.
   - dagster_k8s.execute_k8s_job / k8s_job_op (Jobs an op starts itself) do read it: with a run
     launcher that is not a K8sRunLauncher they build their pod from this context alone.
-So with this chart's launcher a location's image reaches its run and step pods (the code server's
+So with the plain launcher a location's image reaches its run and step pods (the code server's
 --container-image), and its env, ConfigMaps, Secrets and volumes reach its code server only. The
-context is still set, so that k8s_job_op pods get the location's environment and so that a launcher
-that honours it needs no chart change. Its env values go in as the location's env ConfigMap, not
+chart's default launcher (runLauncher.locationContext, files/dagster_dev_launcher.py) closes the gap:
+it applies env_config_maps, env_secrets, volumes, volume_mounts and image_pull_policy from this
+context to the run pod and, through DAGSTER_DEV_LOCATION_K8S in the run pod, to the step pods. It
+reads the origin's raw context, so the order given here is kept. Its env values go in as the location's env ConfigMap, not
 as env_vars, because env_vars become `env` entries that would beat every ConfigMap and Secret.
 Note: K8sContainerContext merges lists through a de-duplication that sorts them, so consumers do
 not keep the order of env_config_maps / env_secrets given here.
