@@ -110,6 +110,8 @@ daemon: {enabled: false}`,
 				"celery.yaml":            configMapData(t, m, "dagster-celery")["celery.yaml"],
 				"workspace.yaml":         configMapData(t, m, "dagster-workspace")["workspace.yaml"],
 				"dagster_dev_example.py": string(mustRead(t, filepath.Join("dagster", "files", "dagster_dev_example.py"))),
+				// The run launcher's module (runLauncher.locationContext), importable through PYTHONPATH.
+				"dagster_dev_launcher.py": string(mustRead(t, filepath.Join("dagster", "files", "dagster_dev_launcher.py"))),
 			}
 			for f, content := range files {
 				if err := os.WriteFile(filepath.Join(dir, f), []byte(content), 0o644); err != nil {
@@ -123,6 +125,8 @@ daemon: {enabled: false}`,
 			}
 			cmd := exec.Command(docker, "run", "--rm", "--network", "none",
 				"-v", dir+":/cfg:ro",
+				"-e", "PYTHONPATH=/cfg",
+				"-e", "PYTHONDONTWRITEBYTECODE=1",
 				"-e", "DAGSTER_PG_PASSWORD=not-used",
 				"-e", "DAGSTER_CELERY_BROKER_URL=pyamqp://u:p@broker:5672//",
 				"--entrypoint", "python", dagsterImage(), "-c", configCheckScript)

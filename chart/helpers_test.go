@@ -136,6 +136,16 @@ func strList(v any) []string {
 	return out
 }
 
+// volumeNames lists the `name` of each entry of a volumes / volumeMounts list.
+func volumeNames(v any) []string {
+	var out []string
+	list, _ := v.([]any)
+	for _, e := range list {
+		out = append(out, fmt.Sprint(e.(map[string]any)["name"]))
+	}
+	return out
+}
+
 func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

@@ -64,6 +64,7 @@ func TestLoadEmbeddedChart(t *testing.T) {
 var defaultObjects = []string{
 	"ConfigMap/dagster-celery",
 	"ConfigMap/dagster-dagit-env",
+	"ConfigMap/dagster-dagster-dev-lib",
 	"ConfigMap/dagster-instance",
 	"ConfigMap/dagster-job-runner-env",
 	"ConfigMap/dagster-user-code-example",
@@ -161,6 +162,8 @@ func TestObjectsPerValues(t *testing.T) {
 			present: []string{"StatefulSet/dagster-postgresql", "Secret/dagster-postgresql"}},
 		{name: "postgres existing secret", values: "postgresql: {existingSecret: pg-creds}",
 			absent: []string{"Secret/dagster-postgresql"}, present: []string{"StatefulSet/dagster-postgresql"}},
+		{name: "plain launcher", values: "runLauncher: {locationContext: false}",
+			absent: []string{"ConfigMap/dagster-dagster-dev-lib"}},
 		{name: "rabbitmq existing secret", values: "rabbitmq: {existingSecret: mq-creds}",
 			absent: []string{"Secret/dagster-rabbitmq", "Secret/dagster-rabbitmq-broker"}, present: []string{"StatefulSet/dagster-rabbitmq"}},
 	}
@@ -277,7 +280,8 @@ func TestEnvHoldsOnlyChartSecretRefs(t *testing.T) {
 func TestEnvConfigMaps(t *testing.T) {
 	m := render(t, "dagster", values(t, envValues+"\ndagster_home: /home/d\n"))
 	got := configMapData(t, m, "dagster-dagit-env")
-	want := map[string]string{"DAGSTER_HOME": "/home/d", "DAGIT_A": "1", "NUM": "3", "FLAG": "true"}
+	want := map[string]string{"DAGSTER_HOME": "/home/d", "DAGIT_A": "1", "NUM": "3", "FLAG": "true",
+		"PYTHONPATH": "/opt/dagster/dagster-dev-lib"}
 	if len(got) != len(want) {
 		t.Errorf("dagit-env = %v, want %v (empty values skipped)", got, want)
 	}
@@ -287,7 +291,7 @@ func TestEnvConfigMaps(t *testing.T) {
 		}
 	}
 	runner := configMapData(t, m, "dagster-job-runner-env")
-	if runner["DAGSTER_HOME"] != "/home/d" || runner["RUNNER_A"] != "x" || len(runner) != 2 {
+	if runner["DAGSTER_HOME"] != "/home/d" || runner["RUNNER_A"] != "x" || runner["PYTHONPATH"] != "/opt/dagster/dagster-dev-lib" || len(runner) != 3 {
 		t.Errorf("job-runner-env = %v", runner)
 	}
 	// A component's own dagster_home wins over the shared one, in the env and in the mounts.
@@ -340,11 +344,11 @@ celery: {configSource: {task_default_priority: 7}}
 		}
 	}
 	rl := nested(t, inst, "run_launcher").(map[string]any)
-	if rl["module"] != "dagster_celery_k8s" || rl["class"] != "CeleryK8sRunLauncher" {
+	if rl["module"] != "dagster_dev_launcher" || rl["class"] != "LocationContextCeleryK8sRunLauncher" {
 		t.Errorf("run_launcher = %v.%v", rl["module"], rl["class"])
 	}
 	lc := launcherConfig(t, inst)
-	// CeleryK8sRunLauncher.__init__ (dagster-celery-k8s 0.29.27) takes exactly these keyword
+	// CeleryK8sRunLauncher.__init__ (dagster-celery-k8s 0.29.27; the subclass inherits it) takes exactly these keyword
 	// arguments; the instance passes its config as **kwargs, so any other key (job_image,
 	// resources, ...) crashes every process that loads the instance.
 	accepted := map[string]bool{}
@@ -384,17 +388,18 @@ celery: {configSource: {task_default_priority: 7}}
 	}
 	// The example code reaches every job pod through the launcher's volumes, at the path the code
 	// server loads it from (runs and steps re-import the job from that path).
+	// (The launcher's module comes first: see TestLauncherLibrary.)
 	vols := lc["volumes"].([]any)
 	mounts := lc["volume_mounts"].([]any)
-	if len(vols) != 1 || len(mounts) != 1 {
+	if len(vols) != 2 || len(mounts) != 2 {
 		t.Fatalf("launcher volumes %v mounts %v", vols, mounts)
 	}
-	if nested(t, vols[0].(map[string]any), "configMap", "name") != "dagster-user-code-example" {
-		t.Errorf("launcher volume = %v", vols[0])
+	if nested(t, vols[1].(map[string]any), "configMap", "name") != "dagster-user-code-example" {
+		t.Errorf("launcher volume = %v", vols[1])
 	}
-	mountPath := mounts[0].(map[string]any)["mountPath"].(string)
-	if mounts[0].(map[string]any)["name"] != vols[0].(map[string]any)["name"] {
-		t.Errorf("launcher mount %v does not name volume %v", mounts[0], vols[0])
+	mountPath := mounts[1].(map[string]any)["mountPath"].(string)
+	if mounts[1].(map[string]any)["name"] != vols[1].(map[string]any)["name"] {
+		t.Errorf("launcher mount %v does not name volume %v", mounts[1], vols[1])
 	}
 	args := strList(container(t, mustFind(t, m, "Deployment", "dagster-user-code"), "user-code")["command"])
 	if !strings.Contains(strings.Join(args, " "), "--python-file "+mountPath+"/dagster_dev_example.py") {
@@ -586,10 +591,10 @@ func checksums(t *testing.T, m Manifests) map[string]map[string]string {
 func TestChecksumAnnotations(t *testing.T) {
 	base := checksums(t, render(t, "dagster", values(t, envValues)))
 	wantKeys := map[string][]string{
-		"dagster-dagit":          {"checksum/dagit-env", "checksum/instance", "checksum/workspace"},
-		"dagster-daemon":         {"checksum/dagit-env", "checksum/instance", "checksum/workspace"},
-		"dagster-celery-workers": {"checksum/celery", "checksum/instance", "checksum/job-runner-env"},
-		"dagster-user-code":      {"checksum/example", "checksum/job-runner-env"},
+		"dagster-dagit":          {"checksum/dagit-env", "checksum/dagster-dev-lib", "checksum/instance", "checksum/workspace"},
+		"dagster-daemon":         {"checksum/dagit-env", "checksum/dagster-dev-lib", "checksum/instance", "checksum/workspace"},
+		"dagster-celery-workers": {"checksum/celery", "checksum/dagster-dev-lib", "checksum/instance", "checksum/job-runner-env"},
+		"dagster-user-code":      {"checksum/dagster-dev-lib", "checksum/example", "checksum/job-runner-env"},
 		"dagster-postgresql":     nil,
 		"dagster-rabbitmq":       nil,
 	}
@@ -979,12 +984,15 @@ func TestUserCode(t *testing.T) {
 	if !equalStrings(cmd, want) {
 		t.Errorf("own code command:\n got %v\nwant %v", cmd, want)
 	}
-	if len(c["volumeMounts"].([]any)) != 1 {
-		t.Errorf("own code still mounts the example: %v", c["volumeMounts"])
+	if got := volumeNames(c["volumeMounts"]); !equalStrings(got, []string{"dagster-home", "dagster-dev-lib"}) {
+		t.Errorf("own code mounts %v; want no example", got)
 	}
 	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
-	if lc["volumes"] != nil || lc["volume_mounts"] != nil {
-		t.Errorf("launcher still mounts the example: %v %v", lc["volumes"], lc["volume_mounts"])
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib"}) {
+		t.Errorf("launcher volumes = %v; want no example", got)
+	}
+	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib"}) {
+		t.Errorf("launcher volume_mounts = %v; want no example", got)
 	}
 
 	for _, bad := range []struct{ values, want string }{

@@ -195,8 +195,11 @@ func TestUserDeploymentsWithoutTheExample(t *testing.T) {
 		t.Errorf("workspace locations = %v", names)
 	}
 	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
-	if lc["volumes"] != nil || lc["volume_mounts"] != nil {
-		t.Errorf("launcher still mounts the example: %v %v", lc["volumes"], lc["volume_mounts"])
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib"}) {
+		t.Errorf("launcher volumes = %v; want no example", got)
+	}
+	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib"}) {
+		t.Errorf("launcher volume_mounts = %v; want no example", got)
 	}
 	var inits []string
 	for _, ic := range nested(t, podSpec(t, mustFind(t, m, "Deployment", "dagster-dagit")), "initContainers").([]any) {
@@ -293,7 +296,7 @@ func TestUserDeploymentsEnv(t *testing.T) {
 		t.Errorf("ml env ConfigMap = %v", data)
 	}
 	// The shared env ConfigMap is untouched by location env.
-	if got := configMapData(t, m, "dagster-job-runner-env"); len(got) != 2 || got["RUNNER"] != "x" {
+	if got := configMapData(t, m, "dagster-job-runner-env"); len(got) != 3 || got["RUNNER"] != "x" {
 		t.Errorf("job-runner-env = %v", got)
 	}
 	// Only chart-owned variables in `env`: it beats every envFrom source.
@@ -334,13 +337,13 @@ func TestUserDeploymentsVolumesAndPod(t *testing.T) {
 	m := render(t, "dagster", values(t, twoLocations+"podAnnotations: {team: data, dagster-dev.io/image-id: global}\n"))
 	d, a := codeServer(t, m, "dagster-code-analytics")
 	mounts := nested(t, a, "volumeMounts").([]any)
-	if len(mounts) != 2 || mounts[0].(map[string]any)["name"] != "dagster-home" ||
-		!reflect.DeepEqual(mounts[1], map[string]any{"name": "settings", "mountPath": "/etc/analytics", "readOnly": true}) {
+	if len(mounts) != 3 || mounts[0].(map[string]any)["name"] != "dagster-home" || mounts[1].(map[string]any)["name"] != "dagster-dev-lib" ||
+		!reflect.DeepEqual(mounts[2], map[string]any{"name": "settings", "mountPath": "/etc/analytics", "readOnly": true}) {
 		t.Errorf("analytics mounts = %v", mounts)
 	}
 	vols := podSpec(t, d)["volumes"].([]any)
-	if len(vols) != 2 || vols[0].(map[string]any)["name"] != "dagster-home" ||
-		!reflect.DeepEqual(vols[1], map[string]any{"name": "settings", "configMap": map[string]any{"name": "analytics-settings"}}) {
+	if len(vols) != 3 || vols[0].(map[string]any)["name"] != "dagster-home" || vols[1].(map[string]any)["name"] != "dagster-dev-lib" ||
+		!reflect.DeepEqual(vols[2], map[string]any{"name": "settings", "configMap": map[string]any{"name": "analytics-settings"}}) {
 		t.Errorf("analytics volumes = %v", vols)
 	}
 	if got := nested(t, a, "resources", "requests", "cpu"); got != "100m" {
@@ -351,7 +354,7 @@ func TestUserDeploymentsVolumesAndPod(t *testing.T) {
 		t.Errorf("analytics pod annotations = %v (the location's win over the global ones)", ann)
 	}
 	_, ml := codeServer(t, m, "dagster-code-ml")
-	if got := len(ml["volumeMounts"].([]any)); got != 1 {
+	if got := len(ml["volumeMounts"].([]any)); got != 2 {
 		t.Errorf("ml mounts = %v", ml["volumeMounts"])
 	}
 	if ann := podAnnotations(t, mustFind(t, m, "Deployment", "dagster-code-ml")); ann["dagster-dev.io/image-id"] != "global" {
@@ -544,7 +547,8 @@ func TestUserDeploymentsSelectors(t *testing.T) {
 // (testdata/probe-location-v0.json, rendered from the chart before the change, chart-version
 // labels removed), except for two deliberate changes: the command is `dagster code-server start`
 // instead of `dagster api grpc`, and the location's objects and pods carry the code-location label
-// (the Service selects on it; the Deployment selector is unchanged).
+// (the Service selects on it; the Deployment selector is unchanged). With runLauncher.locationContext
+// off: the launcher's library is compared separately.
 func TestBundledLocationUnchanged(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("testdata", "probe-location-v0.json"))
 	if err != nil {
@@ -554,7 +558,9 @@ func TestBundledLocationUnchanged(t *testing.T) {
 	if err := json.Unmarshal(raw, &before); err != nil {
 		t.Fatal(err)
 	}
-	m := render(t, "dagster", nil)
+	// The launcher's module (runLauncher.locationContext) adds a mount, a volume and a checksum to
+	// the bundled server; TestLauncherLibraryIsTheOnlyChange checks that this is all it adds.
+	m := render(t, "dagster", values(t, "runLauncher: {locationContext: false}"))
 	now := map[string]any{}
 	strip := func(o map[string]any, path ...string) {
 		if l, ok, _ := unstructured.NestedMap(o, path...); ok {

@@ -56,8 +56,10 @@ func (s *suite) caseRun(ctx context.Context, t *T) error {
 	if inst.Info != "" && !strings.Contains(inst.Info, "PostgresRunStorage") {
 		return fmt.Errorf("the instance's run storage is not PostgreSQL:\n%s", inst.Info)
 	}
-	if inst.RunLauncher != "" && inst.RunLauncher != "CeleryK8sRunLauncher" {
-		return fmt.Errorf("the instance's run launcher is %s, want CeleryK8sRunLauncher", inst.RunLauncher)
+	// The chart's default is dagster-dev's subclass (runLauncher.locationContext); the plain class
+	// when that is off.
+	if inst.RunLauncher != "" && inst.RunLauncher != "LocationContextCeleryK8sRunLauncher" && inst.RunLauncher != "CeleryK8sRunLauncher" {
+		return fmt.Errorf("the instance's run launcher is %s, want LocationContextCeleryK8sRunLauncher or CeleryK8sRunLauncher", inst.RunLauncher)
 	}
 	t.Logf("run %s in the run history; run launcher %s", res.ID, inst.RunLauncher)
 	return nil

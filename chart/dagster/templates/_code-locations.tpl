@@ -45,16 +45,24 @@ restarting the pod.
 
 {{/*
 Data of a location's env ConfigMap: its `env` values as strings, empty values skipped. DAGSTER_HOME
-comes from <release>-job-runner-env and may not be set here.
+comes from <release>-job-runner-env and may not be set here. (dict "ctx" $ "d" <entry>). With
+runLauncher.locationContext a PYTHONPATH gets the launcher's directory appended: this ConfigMap
+comes after <release>-job-runner-env in the code server and (through the launcher) in run and step
+pods, so its PYTHONPATH replaces that one, and run pods must still import the launcher.
 */}}
 {{- define "dagster.codeServer.envData" -}}
 {{- $d := .d -}}
+{{- $lib := include "dagster.lib.dirIfEnabled" .ctx -}}
 {{- range $name, $value := $d.env }}
 {{- if eq $name "DAGSTER_HOME" }}
 {{- fail (printf "userDeployments[%s].env.DAGSTER_HOME: set dagster_home (or job_runner.dagster_home) instead; dagster.yaml is mounted there" $d.name) }}
 {{- end }}
 {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{- if and $lib (eq $name "PYTHONPATH") }}
+{{ $name }}: {{ include "dagster.lib.pythonPath" (dict "lib" $lib "env" $d.env) | quote }}
+{{- else }}
 {{ $name }}: {{ toString $value | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -106,10 +114,12 @@ executor.py):
     dagster-k8s/config tags and per_step_k8s_config add to it. The container context is ignored.
   - dagster_k8s.execute_k8s_job / k8s_job_op (Jobs an op starts itself) do read it: with a run
     launcher that is not a K8sRunLauncher they build their pod from this context alone.
-So with this chart's launcher a location's image reaches its run and step pods (the code server's
+So with the plain launcher a location's image reaches its run and step pods (the code server's
 --container-image), and its env, ConfigMaps, Secrets and volumes reach its code server only. The
-context is still set, so that k8s_job_op pods get the location's environment and so that a launcher
-that honours it needs no chart change. Its env values go in as the location's env ConfigMap, not
+chart's default launcher (runLauncher.locationContext, files/dagster_dev_launcher.py) closes the gap:
+it applies env_config_maps, env_secrets, volumes, volume_mounts and image_pull_policy from this
+context to the run pod and, through DAGSTER_DEV_LOCATION_K8S in the run pod, to the step pods. It
+reads the origin's raw context, so the order given here is kept. Its env values go in as the location's env ConfigMap, not
 as env_vars, because env_vars become `env` entries that would beat every ConfigMap and Secret.
 Note: K8sContainerContext merges lists through a de-duplication that sorts them, so consumers do
 not keep the order of env_config_maps / env_secrets given here.
@@ -207,6 +217,16 @@ ConfigMap, which every install renders.
 {{- range $d.volumes -}}
 {{- if eq (toString .name) "dagster-home" -}}
 {{- fail (printf "%s: the volume name dagster-home is the chart's own (DAGSTER_HOME); pick another name" $where) -}}
+{{- end -}}
+{{- if eq (toString .name) "dagster-dev-lib" -}}
+{{- fail (printf "%s: the volume name dagster-dev-lib is the chart's own (the run launcher's module); pick another name" $where) -}}
+{{- end -}}
+{{- end -}}
+{{- if include "dagster.lib.enabled" $ -}}
+{{- range $d.volumeMounts -}}
+{{- if eq (toString .mountPath) (include "dagster.lib.dir" $) -}}
+{{- fail (printf "%s: the mountPath %s is the chart's own (the run launcher's module, runLauncher.locationContext); pick another path" $where .mountPath) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

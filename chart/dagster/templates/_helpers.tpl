@@ -152,22 +152,25 @@ Environment ConfigMap data: DAGSTER_HOME plus every non-empty entry of the env m
 */}}
 {{- define "dagster.envData" -}}
 DAGSTER_HOME: {{ .home | quote }}
+{{- if .lib }}
+PYTHONPATH: {{ include "dagster.lib.pythonPath" (dict "lib" .lib "env" .env) | quote }}
+{{- end }}
 {{- range $name, $value := .env }}
 {{- if eq $name "DAGSTER_HOME" }}
 {{- fail (printf "%s.DAGSTER_HOME: set dagster_home (or the component's dagster_home) instead; dagster.yaml is mounted there" $.key) }}
 {{- end }}
-{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") (not (and $.lib (eq $name "PYTHONPATH"))) }}
 {{ $name }}: {{ toString $value | quote }}
 {{- end }}
 {{- end }}
 {{- end -}}
 
 {{- define "dagster.dagitEnv.data" -}}
-{{- include "dagster.envData" (dict "home" (include "dagster.dagit.dagsterHome" .) "env" .Values.dagit.env "key" "dagit.env") -}}
+{{- include "dagster.envData" (dict "home" (include "dagster.dagit.dagsterHome" .) "env" .Values.dagit.env "key" "dagit.env" "lib" (include "dagster.lib.dirIfEnabled" .)) -}}
 {{- end -}}
 
 {{- define "dagster.jobRunnerEnv.data" -}}
-{{- include "dagster.envData" (dict "home" (include "dagster.jobRunner.dagsterHome" .) "env" .Values.job_runner.env "key" "job_runner.env") -}}
+{{- include "dagster.envData" (dict "home" (include "dagster.jobRunner.dagsterHome" .) "env" .Values.job_runner.env "key" "job_runner.env" "lib" (include "dagster.lib.dirIfEnabled" .)) -}}
 {{- end -}}
 
 {{/*
@@ -341,6 +344,53 @@ a chart version bump alone restarts nothing.
 {{- define "dagster.checksum.celery" -}}{{ include "dagster.celery.data" . | sha256sum }}{{- end -}}
 {{- define "dagster.checksum.workspace" -}}{{ include "dagster.workspace.data" . | sha256sum }}{{- end -}}
 {{- define "dagster.checksum.example" -}}{{ include "dagster.example.data" . | sha256sum }}{{- end -}}
+{{- define "dagster.checksum.lib" -}}{{ include "dagster.lib.data" . | sha256sum }}{{- end -}}
+
+{{/*
+dagster-dev's run launcher (runLauncher.locationContext): the module files/dagster_dev_launcher.py in
+the ConfigMap <fullname>-dagster-dev-lib, mounted read-only at dagster.lib.dir in Dagit, the daemon,
+the Celery workers and every code server, and (through the launcher's volumes) in every run and
+step pod. PYTHONPATH in <fullname>-dagit-env and <fullname>-job-runner-env makes it importable.
+*/}}
+{{- define "dagster.lib.enabled" -}}
+{{- if .Values.runLauncher.locationContext -}}true{{- end -}}
+{{- end -}}
+{{- define "dagster.lib.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "dagster-dev-lib") }}{{- end -}}
+{{- define "dagster.lib.dir" -}}/opt/dagster/dagster-dev-lib{{- end -}}
+{{- define "dagster.lib.file" -}}dagster_dev_launcher.py{{- end -}}
+{{- define "dagster.lib.dirIfEnabled" -}}
+{{- if include "dagster.lib.enabled" . }}{{ include "dagster.lib.dir" . }}{{ end -}}
+{{- end -}}
+
+{{- define "dagster.lib.data" -}}
+{{ include "dagster.lib.file" . }}: |
+{{ .Files.Get "files/dagster_dev_launcher.py" | indent 2 }}
+{{- end -}}
+
+{{/*
+PYTHONPATH of a chart env ConfigMap: (dict "lib" <dir> "env" <env values>). A PYTHONPATH in the
+env values comes first (an image's own PYTHONPATH is replaced by any PYTHONPATH in the pod's
+environment; restating it in env keeps it), then the library directory.
+*/}}
+{{- define "dagster.lib.pythonPath" -}}
+{{- $own := "" -}}
+{{- if and .env (hasKey .env "PYTHONPATH") (not (kindIs "invalid" .env.PYTHONPATH)) -}}
+{{- $own = toString .env.PYTHONPATH -}}
+{{- end -}}
+{{- if $own }}{{ $own }}:{{ end }}{{ .lib -}}
+{{- end -}}
+
+{{- define "dagster.lib.volume" -}}
+- name: dagster-dev-lib
+  configMap:
+    name: {{ include "dagster.lib.name" . }}
+{{- end -}}
+
+{{- define "dagster.lib.volumeMount" -}}
+- name: dagster-dev-lib
+  mountPath: {{ include "dagster.lib.dir" . | quote }}
+  readOnly: true
+{{- end -}}
 
 {{/* Where the example code is mounted, in the code server and in every job pod. */}}
 {{- define "dagster.example.dir" -}}/opt/dagster/dagster-dev-example{{- end -}}

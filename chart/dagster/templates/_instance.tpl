@@ -2,6 +2,11 @@
 dagster.yaml. Storage is PostgreSQL; runs go through the CeleryK8sRunLauncher: each run is a
 Kubernetes Job whose executor (celery_k8s_job_executor) queues steps in Celery, and a worker starts
 each step as a Job. The launcher's settings reach the run and the step Jobs alike.
+With runLauncher.locationContext (default) the class is dagster_dev_launcher's
+LocationContextCeleryK8sRunLauncher (files/dagster_dev_launcher.py, same config): it also applies the
+location's DAGSTER_CONTAINER_CONTEXT (ConfigMaps, Secrets, volumes, pull policy) to the run and step
+Jobs. Its module is mounted into every pod that builds the run launcher, run and step pods through
+the volumes below.
 */}}
 {{- define "dagster.postgresDb" -}}
 postgres_db:
@@ -69,8 +74,13 @@ run_coordinator:
   class: DefaultRunCoordinator
 {{- end }}
 run_launcher:
+  {{- if include "dagster.lib.enabled" . }}
+  module: dagster_dev_launcher
+  class: LocationContextCeleryK8sRunLauncher
+  {{- else }}
   module: dagster_celery_k8s
   class: CeleryK8sRunLauncher
+  {{- end }}
   config:
     instance_config_map: {{ include "dagster.instance.name" . | quote }}
     dagster_home: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
@@ -95,15 +105,25 @@ run_launcher:
       {{- include "dagster.launcher.envConfigMaps" . | nindent 6 }}
     env_secrets:
       {{- include "dagster.launcher.envSecrets" . | nindent 6 }}
-    {{- if .Values.userCode.example.enabled }}
+    {{- if or (include "dagster.lib.enabled" .) .Values.userCode.example.enabled }}
     volumes:
+      {{- if include "dagster.lib.enabled" . }}
+      {{- include "dagster.lib.volume" . | nindent 6 }}
+      {{- end }}
+      {{- if .Values.userCode.example.enabled }}
       - name: dagster-dev-example
         configMap:
           name: {{ include "dagster.example.name" . | quote }}
+      {{- end }}
     volume_mounts:
+      {{- if include "dagster.lib.enabled" . }}
+      {{- include "dagster.lib.volumeMount" . | nindent 6 }}
+      {{- end }}
+      {{- if .Values.userCode.example.enabled }}
       - name: dagster-dev-example
         mountPath: {{ include "dagster.example.dir" . | quote }}
         readOnly: true
+      {{- end }}
     {{- end }}
 compute_logs:
   module: dagster._core.storage.noop_compute_log_manager
