@@ -430,15 +430,21 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// LocalImages returns those of images the Docker engine has, with their
-// image IDs. Images it does not have are left out, not an error: a code
-// location's image may come from a registry the cluster pulls from.
-func (p *Provider) LocalImages(ctx context.Context, images []string) (map[string]string, error) {
+// LocalImage is an image the Docker engine has.
+type LocalImage struct {
+	ID  string
+	Env []string // the image's ENV, "KEY=value"
+}
+
+// LocalImages returns those of images the Docker engine has. Images it
+// does not have are left out, not an error: a code location's image may
+// come from a registry the cluster pulls from.
+func (p *Provider) LocalImages(ctx context.Context, images []string) (map[string]LocalImage, error) {
 	dc, err := p.dockerClient()
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
+	out := map[string]LocalImage{}
 	for _, name := range dedupe(images) {
 		ins, err := dc.ImageInspect(ctx, name)
 		if cerrdefs.IsNotFound(err) {
@@ -447,7 +453,11 @@ func (p *Provider) LocalImages(ctx context.Context, images []string) (map[string
 		if err != nil {
 			return nil, fmt.Errorf("inspect image %s: %w", name, p.dockerError(err))
 		}
-		out[name] = ins.ID
+		li := LocalImage{ID: ins.ID}
+		if ins.Config != nil {
+			li.Env = ins.Config.Env
+		}
+		out[name] = li
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
@@ -17,7 +18,7 @@ import (
 // sideLoadImages is what up loads into the nodes: the config's images,
 // then each code location's image that the Docker engine has (one it does
 // not have is pulled by the cluster from its registry).
-func sideLoadImages(ctx context.Context, p *cluster.Provider, cfg *config.Config) (images, pulled []string, err error) {
+func sideLoadImages(ctx context.Context, p *cluster.Provider, cfg *config.Config) (images, pulled []string, local map[string]cluster.LocalImage, err error) {
 	images = append(images, cfg.Images...)
 	var candidates []string
 	for _, l := range cfg.CodeLocations {
@@ -26,11 +27,11 @@ func sideLoadImages(ctx context.Context, p *cluster.Provider, cfg *config.Config
 		}
 	}
 	if len(candidates) == 0 {
-		return images, nil, nil
+		return images, nil, nil, nil
 	}
-	local, err := p.LocalImages(ctx, candidates)
+	local, err = p.LocalImages(ctx, candidates)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, img := range candidates {
 		if _, ok := local[img]; ok {
@@ -39,7 +40,25 @@ func sideLoadImages(ctx context.Context, p *cluster.Provider, cfg *config.Config
 			pulled = append(pulled, img)
 		}
 	}
-	return images, pulled, nil
+	return images, pulled, local, nil
+}
+
+// keepImagePythonPath passes a location image's own PYTHONPATH into the
+// location's env: the chart sets PYTHONPATH in the location's pods (for
+// dagster-dev's run launcher module) and appends to a PYTHONPATH the env
+// sets, while one that only the image sets would be replaced.
+func keepImagePythonPath(vals map[string]any, cfg *config.Config, local map[string]cluster.LocalImage) {
+	for _, l := range cfg.CodeLocations {
+		img, ok := local[l.Image]
+		if !ok || l.Image == "" {
+			continue
+		}
+		for _, kv := range img.Env {
+			if v, ok := strings.CutPrefix(kv, "PYTHONPATH="); ok && v != "" {
+				values.SetLocationEnvDefault(vals, l.Name, "PYTHONPATH", v)
+			}
+		}
+	}
 }
 
 // imageIDs maps each loaded image to its Docker image ID.
@@ -54,24 +73,30 @@ func imageIDs(loads []cluster.ImageLoad) map[string]string {
 }
 
 // podImageIDs reads the image-ID annotation of every workload of the
-// release ("Deployment/name" -> ID; workloads without one are left out).
-func podImageIDs(ctx context.Context, client kubernetes.Interface, cfg *config.Config) (map[string]string, error) {
+// release ("Deployment/name" -> ID; workloads without one are left out),
+// and which code location each code server serves.
+func podImageIDs(ctx context.Context, client kubernetes.Interface, cfg *config.Config) (ids, locations map[string]string, err error) {
 	ws, err := kube.ReleaseWorkloads(ctx, client, cfg.Namespace, cfg.Release)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[string]string{}
+	ids, locations = map[string]string{}, map[string]string{}
 	for _, w := range ws.All() {
-		if id := w.Template.Annotations[values.ImageIDAnnotation]; id != "" {
-			out[w.Kind+"/"+w.Meta.Name] = id
+		id := w.Kind + "/" + w.Meta.Name
+		if img := w.Template.Annotations[values.ImageIDAnnotation]; img != "" {
+			ids[id] = img
+		}
+		if loc := w.Template.Labels[chart.LabelCodeLocation]; loc != "" {
+			locations[id] = loc
 		}
 	}
-	return out, nil
+	return ids, locations, nil
 }
 
 // Roll is a workload up rolled because an image it runs was rebuilt.
 type Roll struct {
 	Workload string // "Deployment/dagster-code-analytics"
+	Location string // the code location the workload serves, if a code server
 	From, To string // image IDs
 }
 
@@ -80,11 +105,11 @@ func (r Roll) String() string {
 }
 
 // imageRolls lists the workloads whose image ID changed between two reads.
-func imageRolls(before, after map[string]string) []Roll {
+func imageRolls(before, after, locations map[string]string) []Roll {
 	var out []Roll
 	for w, to := range after {
 		if from, ok := before[w]; ok && from != to {
-			out = append(out, Roll{Workload: w, From: from, To: to})
+			out = append(out, Roll{Workload: w, Location: locations[w], From: from, To: to})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Workload < out[j].Workload })

@@ -81,9 +81,19 @@ func hostFile(cfg *config.Config, location, podFile string) string {
 	return podFile
 }
 
-// waitLocations waits until Dagit has every code location loaded.
-func waitLocations(ctx context.Context, cfg *config.Config, timeout time.Duration) ([]dagit.LocationEntry, error) {
+// waitLocations waits until Dagit has every code location loaded. The
+// locations whose code server rolled are reloaded first: Dagit would keep
+// the old server's definitions until its own periodic check.
+func waitLocations(ctx context.Context, cfg *config.Config, reload []string, timeout time.Duration) ([]dagit.LocationEntry, error) {
 	client := &dagit.Client{BaseURL: cfg.DagitURL()}
+	for _, name := range reload {
+		if _, err := client.ReloadLocation(ctx, name); err != nil {
+			var loadErr *dagit.ReloadError
+			if !errors.As(err, &loadErr) {
+				return nil, fmt.Errorf("reloading code location %s after its code server rolled: %w", name, err)
+			}
+		}
+	}
 	locs, err := client.WaitLocations(ctx, dagit.Poll{Interval: 500 * time.Millisecond, Timeout: timeout})
 	var loadErr *dagit.LocationLoadError
 	if errors.As(err, &loadErr) {
@@ -99,4 +109,15 @@ func locationsNote(locs []dagit.LocationEntry) string {
 	}
 	sort.Strings(names)
 	return fmt.Sprintf("%d loaded: %s", len(names), strings.Join(names, ", "))
+}
+
+// rolledLocations are the code locations whose code server rolled.
+func rolledLocations(rolls []Roll) []string {
+	var out []string
+	for _, r := range rolls {
+		if r.Location != "" {
+			out = append(out, r.Location)
+		}
+	}
+	return out
 }

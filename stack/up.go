@@ -83,7 +83,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 			out.Printf("  warning: images are not side-loaded into an existing cluster (cluster.context); push them to a registry the cluster pulls from")
 		}
 	} else {
-		ens, ids, err := u.ensureKind(ctx)
+		ens, ids, local, err := u.ensureKind(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -93,6 +93,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 			return nil, err
 		}
 		values.SetImageIDs(vals, ids, ch.Metadata.AppVersion)
+		keepImagePythonPath(vals, cfg, local)
 	}
 
 	kc, err := connect(cfg)
@@ -125,7 +126,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	}
 	step.Done(sourcesNote(cfg, changes))
 
-	imagesBefore, err := podImageIDs(ctx, kc.Clientset, cfg)
+	imagesBefore, _, err := podImageIDs(ctx, kc.Clientset, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("reading the release's workloads: %w", err)
 	}
@@ -146,12 +147,12 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	if applied.Recovered != "" {
 		note += " (" + applied.Recovered + ")"
 	}
-	imagesAfter, err := podImageIDs(ctx, kc.Clientset, cfg)
+	imagesAfter, codeServers, err := podImageIDs(ctx, kc.Clientset, cfg)
 	if err != nil {
 		step.Fail("")
 		return nil, fmt.Errorf("reading the release's workloads: %w", err)
 	}
-	res.Rolled = imageRolls(imagesBefore, imagesAfter)
+	res.Rolled = imageRolls(imagesBefore, imagesAfter, codeServers)
 	step.Done(note)
 	for _, r := range res.Rolled {
 		out.Printf("  rolled %s", r)
@@ -180,7 +181,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 		// Pods Ready is not code loaded: a code server serves its load
 		// error to Dagit and stays up, so only Dagit can tell.
 		step = out.Start("code locations")
-		locs, err := waitLocations(ctx, cfg, cfg.Timeout.Duration)
+		locs, err := waitLocations(ctx, cfg, rolledLocations(res.Rolled), cfg.Timeout.Duration)
 		if err != nil {
 			step.Fail("")
 			return nil, err
@@ -219,7 +220,7 @@ func (u *Up) checkInputs() (map[string]any, error) {
 
 // ensureKind runs preflight, creates or reuses the kind cluster and
 // side-loads images.
-func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]string, error) {
+func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]string, map[string]cluster.LocalImage, error) {
 	cfg, out := u.Config, u.Out
 	p := u.Provider
 	if p == nil {
@@ -231,12 +232,12 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]
 	st, err := p.Status(ctx, spec.Name)
 	if err != nil {
 		step.Fail("")
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	warnings, err := preflightErrors(p.Preflight(ctx, spec, st.Exists))
 	if err != nil {
 		step.Fail("")
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if len(warnings) > 0 {
 		step.Done("docker and port ok")
@@ -251,7 +252,7 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]
 	ens, err := p.Ensure(ctx, spec, kindKubeconfig(cfg))
 	if err != nil {
 		step.Fail("")
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	switch {
 	case ens.Created:
@@ -264,15 +265,15 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]
 		step.Done("reused")
 	}
 
-	images, pulled, err := sideLoadImages(ctx, p, cfg)
+	images, pulled, local, err := sideLoadImages(ctx, p, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, img := range pulled {
 		out.Printf("  note: code location image %s is not in the local Docker engine: the cluster pulls it from its registry", img)
 	}
 	if len(images) == 0 {
-		return ens, nil, nil
+		return ens, nil, local, nil
 	}
 	step = out.Start("images")
 	loads, err := p.LoadImages(ctx, spec.Name, images, func(l cluster.ImageLoad) {
@@ -280,10 +281,10 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]
 	})
 	if err != nil {
 		step.Fail("")
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	step.Done(loadNote(loads))
-	return ens, imageIDs(loads), nil
+	return ens, imageIDs(loads), local, nil
 }
 
 // preflightErrors splits preflight's findings: low inotify limits are a

@@ -134,3 +134,22 @@ func splitImage(img string) (repo, tag string, err error) {
 	}
 	return repo, tag, nil
 }
+
+// SetLocationEnvDefault sets key in the env of the userDeployments entry
+// named location, unless the entry's env sets it already.
+func SetLocationEnvDefault(vals map[string]any, location, key, value string) {
+	list, _ := vals[KeyUserDeployments].([]any)
+	for _, e := range list {
+		entry, ok := e.(map[string]any)
+		if !ok || entry["name"] != location {
+			continue
+		}
+		env, err := mapAt(entry, KeyEnv)
+		if err != nil {
+			return
+		}
+		if _, set := env[key]; !set {
+			env[key] = value
+		}
+	}
+}
