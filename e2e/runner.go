@@ -167,6 +167,10 @@ func (r *runner) runOne(ctx context.Context, c testCase, status map[string]Statu
 	default:
 		res.Status = Fail
 		res.Message = err.Error()
+		var fixable interface{ Fix() string }
+		if errors.As(err, &fixable) && fixable.Fix() != "" {
+			res.Message += "\nfix: " + fixable.Fix()
+		}
 		if ctx.Err() != nil {
 			res.Message = "interrupted: " + res.Message
 		}

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -131,9 +132,18 @@ func (r *textReporter) line(prefix, msg string) {
 	fmt.Fprintf(r.w, "%s %s%s\n", r.now().Format("15:04:05"), prefix, msg)
 }
 
-func (r *textReporter) Info(msg string)   { r.line("", msg) }
-func (r *textReporter) Problem(err error) { r.line("error: ", err.Error()) }
-func (r *textReporter) Changed(c Change)  { r.line("", c.Summary()) }
+func (r *textReporter) Info(msg string) { r.line("", msg) }
+
+// Problem reports err, then its fix, in the order the CLI uses.
+func (r *textReporter) Problem(err error) {
+	msg := err.Error()
+	var fixable interface{ Fix() string }
+	if errors.As(err, &fixable) && fixable.Fix() != "" {
+		msg += "\n  fix: " + fixable.Fix()
+	}
+	r.line("error: ", msg)
+}
+func (r *textReporter) Changed(c Change) { r.line("", c.Summary()) }
 
 // lockedReporter serialises calls, so Reporter implementations need no
 // locking of their own.

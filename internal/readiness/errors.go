@@ -86,11 +86,12 @@ func (e *FailureError) Error() string {
 			fmt.Fprintf(&b, "\n%s", indent(strings.TrimSpace(e.Message), "  "))
 		}
 	}
-	if e.Hint != "" {
-		fmt.Fprintf(&b, "\n  fix: %s", e.Hint)
-	}
 	return b.String()
 }
+
+// Fix is what to do about the failure ("" when nothing specific is known);
+// the CLI prints it once, after the message.
+func (e *FailureError) Fix() string { return e.Hint }
 
 // Details renders the events and logs gathered for the failure; empty when
 // there are none. It is separate from Error() so a terminal UI can show the

@@ -21,10 +21,12 @@ func TestFailureErrorMessageForMissingConfigMap(t *testing.T) {
 		t.Fatal("no failure")
 	}
 	want := `Deployment dagster-dagit in namespace dagster cannot become ready: pod dagster-dagit-5d8f-x1, container dagit: CreateContainerConfigError
-  configmap "dagster-pipeline-env" not found
-  fix: create ConfigMap dagster-pipeline-env in namespace dagster or remove it from dagit.env_config_maps`
+  configmap "dagster-pipeline-env" not found`
 	if got := f.Error(); got != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := f.Fix(), "create ConfigMap dagster-pipeline-env in namespace dagster or remove it from dagit.env_config_maps"; got != want {
+		t.Errorf("Fix() = %q, want %q", got, want)
 	}
 	if f.Details() != "" {
 		t.Errorf("Details() without events or logs = %q", f.Details())
@@ -44,11 +46,13 @@ func TestFailureErrorMessageForInitCrashLoop(t *testing.T) {
 	for _, s := range []string{
 		"StatefulSet dagster-daemon in namespace dagster cannot become ready: pod dagster-daemon-0, init container check-db-ready: Init:CrashLoopBackOff",
 		"init container check-db-ready keeps exiting: 4 restarts, last exit code 2",
-		"fix: init container check-db-ready usually waits for a dependency",
 	} {
 		if !strings.Contains(f.Error(), s) {
 			t.Errorf("Error() =\n%s\nlacks %q", f.Error(), s)
 		}
+	}
+	if !strings.HasPrefix(f.Fix(), "init container check-db-ready usually waits for a dependency") {
+		t.Errorf("Fix() = %q", f.Fix())
 	}
 }
 
@@ -67,8 +71,7 @@ func TestTimeoutErrorMessage(t *testing.T) {
 	}
 	want := `timed out after 10m0s waiting for 2 of 5 workloads in namespace dagster:
   dagster-daemon: 0/1 ready, pod dagster-daemon-xyz Init:0/1 (check-db-ready running 95s)
-  dagster-postgresql: 0/1 ready, 0 of 1 pods ready
-  fix: raise timeout`
+  dagster-postgresql: 0/1 ready, 0 of 1 pods ready`
 	if got := f.Error(); got != want {
 		t.Errorf("Error() =\n%s\nwant\n%s", got, want)
 	}

@@ -72,7 +72,7 @@ func TestWaitFailsFastOnMissingVolumeSource(t *testing.T) {
 	if !errors.As(err, &f) || f.Kind != KindMount {
 		t.Fatalf("Wait = %v, want a FailedMount failure", err)
 	}
-	if !strings.Contains(f.Error(), "pod dagster-dagit-abc-1: FailedMount") || !strings.Contains(f.Error(), "create Secret my-secret in namespace dagster") {
+	if !strings.Contains(f.Error(), "pod dagster-dagit-abc-1: FailedMount") || !strings.Contains(f.Fix(), "create Secret my-secret in namespace dagster") {
 		t.Errorf("Error() = %s", f.Error())
 	}
 	if len(f.Events) != 1 {

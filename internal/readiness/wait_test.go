@@ -196,8 +196,8 @@ func TestWaitImagePullHasNoLogs(t *testing.T) {
 			t.Errorf("asked for logs of a container that never ran")
 		}
 	}
-	if !strings.Contains(f.Error(), "images: in dagster-dev.yaml") {
-		t.Errorf("Error() lacks the side-load hint: %s", f.Error())
+	if !strings.Contains(f.Fix(), "images: in dagster-dev.yaml") {
+		t.Errorf("Fix() lacks the side-load hint: %s", f.Fix())
 	}
 }
 
@@ -240,7 +240,7 @@ func TestWaitTimeoutListsWhatIsPending(t *testing.T) {
 		t.Error("timeout is not a context.DeadlineExceeded")
 	}
 	want := "timed out after 150ms waiting for 1 of 2 workloads in namespace dagster:\n" +
-		"  dagster-dagit: 0/1 ready, pod dagster-dagit-abc-1 Init:0/1 (check-db-ready running 95s)\n"
+		"  dagster-dagit: 0/1 ready, pod dagster-dagit-abc-1 Init:0/1 (check-db-ready running 95s)"
 	if !strings.HasPrefix(f.Error(), want) {
 		t.Errorf("Error() =\n%s\nwant prefix\n%s", f.Error(), want)
 	}
