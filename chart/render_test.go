@@ -1,3 +1,7 @@
+// This file is long on purpose: one table-style render test per chart
+// feature, sharing the render fixtures in helpers_test.go; splitting it by
+// template would scatter cases that check the same rendered objects.
+
 package chart
 
 import (

@@ -1,3 +1,7 @@
+// Long on purpose: every userDeployments rule (objects, workspace, env
+// order, images, container context, failures, schema) renders the same
+// fixtures; kept together so a values change is checked in one place.
+
 package chart
 
 import (

@@ -1,3 +1,6 @@
+// Long on purpose: one real cluster is created and driven through every
+// lifecycle step in order; splitting it would repeat the costly set-up.
+
 package cluster
 
 // Integration tests against the real Docker engine and kind. They create

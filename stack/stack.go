@@ -1,8 +1,9 @@
-// Package stack implements dagster-dev's lifecycle verbs — Up, Down and
-// Status — in the style of Helm's pkg/action: one struct per verb, options
+// Package stack implements dagster-dev's verbs — Up, Down, Status and
+// Watch — in the style of Helm's pkg/action: one struct per verb, options
 // as fields, Run returns the result. It orchestrates the packages that own
-// each concern: config, cluster (kind and images), watch (ConfigMap/Secret
-// sources), chart (Helm release) and readiness (our own workload watch).
+// each concern: config, cluster (kind and images), sources (ConfigMap/Secret
+// sources), chart (Helm release), readiness (our own workload watch),
+// dagit (code locations loaded) and watch (the hot-reload loop).
 package stack
 
 import (

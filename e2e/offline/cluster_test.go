@@ -1,3 +1,6 @@
+// Long on purpose: the harness proof test drives one kind cluster through
+// every image in sequence; its steps share that cluster and its helpers.
+
 package offline_test
 
 import (
