@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"net"
 	"slices"
 	"strings"
@@ -44,10 +45,10 @@ func workerQueues(c corev1.Container) []string {
 func parseRabbitJSON(out string, v any) error {
 	i := strings.IndexByte(out, '[')
 	if i < 0 {
-		return fmt.Errorf("no JSON list in rabbitmqctl output: %s", snippet([]byte(out)))
+		return fmt.Errorf("no JSON list in rabbitmqctl output: %s", text.Snippet([]byte(out)))
 	}
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out[i:])), v); err != nil {
-		return fmt.Errorf("decoding rabbitmqctl output: %w: %s", err, snippet([]byte(out)))
+		return fmt.Errorf("decoding rabbitmqctl output: %w: %s", err, text.Snippet([]byte(out)))
 	}
 	return nil
 }
@@ -134,7 +135,7 @@ func brokerProblems(st brokerState, queues []string, workers []corev1.Pod) []str
 		n, ok := st.consumers[q]
 		switch {
 		case !ok:
-			out = append(out, fmt.Sprintf("queue %q does not exist in RabbitMQ (queues: %s)", q, listOrNone(sortedKeys(st.consumers))))
+			out = append(out, fmt.Sprintf("queue %q does not exist in RabbitMQ (queues: %s)", q, text.ListOrNone(sortedKeys(st.consumers))))
 		case n < len(workers):
 			out = append(out, fmt.Sprintf("queue %q has %d consumers, want at least %d (one per Celery worker pod)", q, n, len(workers)))
 		}

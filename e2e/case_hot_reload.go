@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,7 +110,7 @@ func (s *suite) caseHotReload(ctx context.Context, t *T) (err error) {
 		}
 	}
 	if _, ok := findWorkload(affected, chart.ComponentWorker, ""); !ok {
-		return fmt.Errorf("after attaching ConfigMap %s to job_runner, no Celery worker reads it (workloads reading it: %s)", name, listOrNone(strings.Split(workloadIDs(affected), ", ")))
+		return fmt.Errorf("after attaching ConfigMap %s to job_runner, no Celery worker reads it (workloads reading it: %s)", name, text.ListOrNone(strings.Split(workloadIDs(affected), ", ")))
 	}
 	uidsBefore, err := s.kube.podUIDs(ctx, ws)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"strings"
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
@@ -26,10 +27,10 @@ func (s *suite) caseRun(ctx context.Context, t *T) error {
 	switch {
 	case !res.Jobs[runJob]:
 		return fmt.Errorf("run %s succeeded but its Kubernetes Job %s was never seen in namespace %s (Jobs labelled %s=%s: %s)",
-			res.ID, runJob, s.cfg.Namespace, kube.LabelRunID, res.ID, listOrNone(sortedKeys(res.Jobs)))
+			res.ID, runJob, s.cfg.Namespace, kube.LabelRunID, res.ID, text.ListOrNone(sortedKeys(res.Jobs)))
 	case len(steps) == 0:
 		return fmt.Errorf("run %s succeeded but no step Job (dagster-step-*) was seen: its steps did not run through the celery-k8s executor (Jobs: %s)",
-			res.ID, listOrNone(sortedKeys(res.Jobs)))
+			res.ID, text.ListOrNone(sortedKeys(res.Jobs)))
 	}
 
 	got, err := s.probeValues(ctx, res.ID)

@@ -71,22 +71,3 @@ func (s *suite) cleanup(ctx context.Context, t *T, changed bool, created []fixtu
 	}
 	return s.kube.deleteFixtures(cctx, created)
 }
-
-// snippet shortens a command's or server's output for an error message.
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	if s == "" {
-		s = "(empty body)"
-	}
-	return s
-}
-
-func listOrNone(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
-}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"io"
 	"net/http"
 	"strings"
@@ -190,14 +191,14 @@ func getServerInfo(ctx context.Context, client *http.Client, base string) (Serve
 		return ServerInfo{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return ServerInfo{}, fmt.Errorf("GET /server_info: HTTP %d: %s", resp.StatusCode, snippet(body))
+		return ServerInfo{}, fmt.Errorf("GET /server_info: HTTP %d: %s", resp.StatusCode, text.Snippet(body))
 	}
 	var info ServerInfo
 	if err := json.Unmarshal(body, &info); err != nil {
-		return ServerInfo{}, fmt.Errorf("GET /server_info: not JSON (%v): %s", err, snippet(body))
+		return ServerInfo{}, fmt.Errorf("GET /server_info: not JSON (%v): %s", err, text.Snippet(body))
 	}
 	if info.DagsterVersion == "" {
-		return ServerInfo{}, fmt.Errorf("GET /server_info: no dagster_version in %s", snippet(body))
+		return ServerInfo{}, fmt.Errorf("GET /server_info: no dagster_version in %s", text.Snippet(body))
 	}
 	return info, nil
 }

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"io"
 	"net/http"
 	"strings"
@@ -116,10 +117,10 @@ func (c *Client) do(ctx context.Context, op, query string, vars map[string]any, 
 			return &RequestError{Op: op, Err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, joinGQLErrors(envelope.Errors))}
 		}
 		temporary := resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
-		return &RequestError{Op: op, Temporary: temporary, Err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, snippet(data))}
+		return &RequestError{Op: op, Temporary: temporary, Err: fmt.Errorf("HTTP %d: %s", resp.StatusCode, text.Snippet(data))}
 	}
 	if jsonErr != nil {
-		return &RequestError{Op: op, Err: fmt.Errorf("response is not JSON (%v): %s", jsonErr, snippet(data))}
+		return &RequestError{Op: op, Err: fmt.Errorf("response is not JSON (%v): %s", jsonErr, text.Snippet(data))}
 	}
 	if len(envelope.Errors) > 0 {
 		return &RequestError{Op: op, Err: errors.New(joinGQLErrors(envelope.Errors))}
@@ -139,18 +140,6 @@ func joinGQLErrors(errs []gqlError) string {
 		msgs[i] = e.Message
 	}
 	return strings.Join(msgs, "; ")
-}
-
-// snippet shortens a response body for an error message.
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	if s == "" {
-		s = "(empty body)"
-	}
-	return s
 }
 
 // Poll controls a wait loop: how often to ask and for how long.
@@ -173,29 +162,4 @@ func (p Poll) Every() time.Duration {
 // up" (Ctrl-C): only the former is worth a message of its own.
 func parentDone(ctx context.Context) bool {
 	return errors.Is(context.Cause(ctx), context.Canceled)
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return strings.TrimSpace(s[:i])
-	}
-	return s
-}
-
-func indent(s, prefix string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		if l != "" {
-			lines[i] = prefix + l
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
-func listOrNone(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"math"
 	"strings"
 	"time"
@@ -60,7 +61,7 @@ func (s LocationState) String() string {
 	case !s.Found:
 		return "not in the workspace"
 	case s.LoadError != nil:
-		return fmt.Sprintf("%s with a load error: %s", s.LoadStatus, firstLine(s.LoadError.Message))
+		return fmt.Sprintf("%s with a load error: %s", s.LoadStatus, text.FirstLine(s.LoadError.Message))
 	case s.Typename == "":
 		return s.LoadStatus + " (no location yet)"
 	}
@@ -205,7 +206,7 @@ func (c *Client) WaitLocation(ctx context.Context, name string, p Poll) (Locatio
 		// usual cause.
 		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		if names, err := c.LocationNames(lctx); err == nil {
-			msg += fmt.Sprintf(" (the workspace has: %s)", listOrNone(names))
+			msg += fmt.Sprintf(" (the workspace has: %s)", text.ListOrNone(names))
 		}
 		lcancel()
 	}
@@ -369,7 +370,7 @@ func (e *LocationLoadError) Error() string {
 // or for a SyntaxError, whose message starts with its location and the
 // offending code, the last.
 func summary(msg string) string {
-	first := firstLine(msg)
+	first := text.FirstLine(msg)
 	if strings.HasPrefix(first, "File \"") {
 		lines := strings.Split(strings.TrimSpace(msg), "\n")
 		return strings.TrimSpace(lines[len(lines)-1])
@@ -425,10 +426,10 @@ func (c *Client) WaitLocations(ctx context.Context, p Poll) ([]LocationEntry, er
 		if !l.Loaded() {
 			st := l.LoadStatus
 			if l.LoadError != nil {
-				st += " with a load error: " + firstLine(l.LoadError.Message)
+				st += " with a load error: " + text.FirstLine(l.LoadError.Message)
 			}
 			pending = append(pending, fmt.Sprintf("%s (%s)", l.Name, st))
 		}
 	}
-	return last, fmt.Errorf("code locations not loaded after %s: %s", p.Timeout, listOrNone(pending))
+	return last, fmt.Errorf("code locations not loaded after %s: %s", p.Timeout, text.ListOrNone(pending))
 }

@@ -3,6 +3,7 @@ package dagit
 import (
 	"context"
 	"fmt"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"strings"
 )
 
@@ -82,7 +83,7 @@ func FormatEvents(events []Event) string {
 		}
 		fmt.Fprintf(&b, ": %s\n", strings.TrimSpace(e.Message))
 		if e.Error != nil {
-			b.WriteString(indent(e.Error.Error(), "    "))
+			b.WriteString(text.Indent(e.Error.Error(), "    "))
 			b.WriteByte('\n')
 		}
 	}
