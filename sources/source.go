@@ -14,11 +14,12 @@ import (
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/internal/yamlpos"
 )
 
 // MaxSourceBytes bounds one source file and one object. Kubernetes stores
@@ -326,27 +327,14 @@ func nodeKind(n *yaml.Node) string {
 }
 
 // oneDocument parses data as a single YAML document; nil for an empty one.
+// Positions come from yamlpos, the one helper config and values use too.
 func oneDocument(file string, data []byte) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, nil
-		}
+	root, err := yamlpos.Document(data)
+	if errors.Is(err, yamlpos.ErrSecondDocument) {
+		return nil, &values.FileError{File: file, Line: yamlpos.Problems(err)[0].Line, Msg: yamlpos.ErrSecondDocument.Error()}
+	}
+	if err != nil {
 		return nil, values.YAMLError(file, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, &values.FileError{File: file, Line: extra.Line, Msg: "expected one YAML document; this is a second one"}
-	} else if !errors.Is(err, io.EOF) {
-		return nil, values.YAMLError(file, err)
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = root.Content[0]
-	}
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil, nil
 	}
 	return root, nil
 }
