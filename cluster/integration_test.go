@@ -474,8 +474,11 @@ func TestIntegrationForeignCluster(t *testing.T) {
 	// Non-matching: drift, with the kind-delete fix rather than `dagster-dev down`.
 	_, err = p.Ensure(ctx, Spec{Name: name, NodeImage: itNodeImage(), HostPort: freePort(t), NodePort: itNodePort}, kubeconfig)
 	var de *DriftError
-	if !errors.As(err, &de) || de.Owned || !strings.Contains(err.Error(), "kind delete cluster --name "+name) {
-		t.Errorf("drift on foreign cluster = %v", err)
+	if !errors.As(err, &de) {
+		t.Fatalf("Ensure with a port mapping on a foreign cluster = %v, want *DriftError", err)
+	}
+	if de.Owned || !strings.Contains(de.Fix(), "kind delete cluster --name "+name) {
+		t.Errorf("drift on foreign cluster = %v; owned %v, fix %q", err, de.Owned, de.Fix())
 	}
 }
 

@@ -55,7 +55,7 @@ func keepImagePythonPath(vals map[string]any, cfg *config.Config, local map[stri
 		}
 		for _, kv := range img.Env {
 			if v, ok := strings.CutPrefix(kv, "PYTHONPATH="); ok && v != "" {
-				values.SetLocationEnvDefault(vals, l.Name, "PYTHONPATH", v)
+				values.SetImageEnvDefault(vals, l.Name, "PYTHONPATH", v)
 			}
 		}
 	}

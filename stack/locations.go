@@ -87,7 +87,7 @@ func hostFile(cfg *config.Config, location, podFile string) string {
 func waitLocations(ctx context.Context, cfg *config.Config, reload []string, timeout time.Duration) ([]dagit.LocationEntry, error) {
 	client := &dagit.Client{BaseURL: cfg.DagitURL()}
 	for _, name := range reload {
-		if _, err := client.ReloadLocation(ctx, name); err != nil {
+		if _, err := client.ReloadWhenReachable(ctx, name, dagit.Poll{Interval: time.Second, Timeout: timeout}); err != nil {
 			var loadErr *dagit.ReloadError
 			if !errors.As(err, &loadErr) {
 				return nil, fmt.Errorf("reloading code location %s after its code server rolled: %w", name, err)

@@ -51,11 +51,6 @@ func (e *engine) syncValues(ctx context.Context, b batch) error {
 		e.valuesErr = ""
 		e.rep.Info("chart values: fixed")
 	}
-	want, err := canonical(vals)
-	if err != nil {
-		e.problem(fmt.Errorf("chart values: %w", err))
-		return nil
-	}
 	if e.deployed == nil {
 		cur, installed, err := e.opts.Release.Values(ctx)
 		if err != nil {
@@ -72,6 +67,13 @@ func (e *engine) syncValues(ctx context.Context, b batch) error {
 		if e.deployed, err = canonical(cur); err != nil {
 			return fmt.Errorf("reading release %s: %w", e.opts.Release.Name(), err)
 		}
+	}
+	// What up learnt from the side-loaded images is not in the files.
+	values.CarryImageIDs(vals, e.deployed)
+	want, err := canonical(vals)
+	if err != nil {
+		e.problem(fmt.Errorf("chart values: %w", err))
+		return nil
 	}
 	if reflect.DeepEqual(want, e.deployed) {
 		return nil

@@ -171,3 +171,36 @@ func TestValuesDiff(t *testing.T) {
 		t.Errorf("added %v removed %v changed %v", added, removed, changed)
 	}
 }
+
+// `up` adds what it learnt from the side-loaded images (image IDs, an image
+// location's PYTHONPATH) to the values; watch, which computes them from the
+// files, must not undo that: no upgrade, nothing rolls.
+func TestSyncValuesKeepsWhatUpLearntFromImages(t *testing.T) {
+	cfg := valuesProject(t)
+	cfg.CodeLocations = []config.CodeLocation{{Name: "ml", Image: "my-team/ml:1.4", Module: "ml.defs"}}
+	client := cluster()
+	deployed, err := values.For(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values.SetImageIDs(deployed, map[string]string{"my-team/ml:1.4": "sha256:bbb"}, "1")
+	values.SetImageEnvDefault(deployed, "ml", "PYTHONPATH", "/app/src")
+	rel := &fakeRelease{client: client, installed: true, vals: deployed}
+	opts := Options{Config: cfg, Client: client, Release: rel, Reporter: &recorder{}, WaitRollout: (&waiter{}).wait}
+	if err := Sync(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if rel.upgrades != 0 {
+		t.Fatalf("%d upgrades of a release whose values only differ by what up learnt from images", rel.upgrades)
+	}
+
+	// A real change keeps them too.
+	write(t, cfg.Dir, ".env.dagit", "MODE=prod\n")
+	if err := Sync(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	entry := rel.vals[values.KeyUserDeployments].([]any)[0].(map[string]any)
+	if rel.upgrades != 1 || dig(entry, "env", "PYTHONPATH") != "/app/src" || dig(entry, "podAnnotations", values.ImageIDAnnotation) != "sha256:bbb" {
+		t.Errorf("upgrades %d, location entry %v", rel.upgrades, entry)
+	}
+}

@@ -346,6 +346,60 @@ func (c *Client) ReloadLocation(ctx context.Context, name string) (LocationEntry
 	return LocationEntry{}, &ReloadError{Location: name, Typename: out.R.Typename, Message: out.R.Message}
 }
 
+// ReloadWhenReachable is ReloadLocation retried while the location's code
+// server does not answer yet or Dagit is restarting, for up to p.Timeout: a
+// code server that just rolled can be Ready before Dagit reaches it (the
+// Service's endpoints and the server's own start lag behind), and Dagit
+// answers such a reload with DagsterUserCodeUnreachableError, sometimes as
+// an HTTP 500. Errors in the user's code are returned at once.
+func (c *Client) ReloadWhenReachable(ctx context.Context, name string, p Poll) (LocationEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	var entry LocationEntry
+	var lastErr error
+	err := wait.PollUntilContextCancel(ctx, p.Every(), true, func(ctx context.Context) (bool, error) {
+		e, err := c.ReloadLocation(ctx, name)
+		switch {
+		case ctx.Err() != nil:
+			return false, nil
+		case err == nil && !e.unreachable():
+			entry, lastErr = e, nil
+			return true, nil
+		case err == nil:
+			entry, lastErr = e, fmt.Errorf("code location %q: %s", name, text.FirstLine(e.LoadError.Message))
+			return false, nil
+		case IsTemporary(err) || unreachable(err):
+			lastErr = err
+			return false, nil
+		}
+		lastErr = err
+		return true, nil
+	})
+	if err == nil {
+		return entry, lastErr
+	}
+	if parentDone(ctx) {
+		return entry, ctx.Err()
+	}
+	if lastErr == nil {
+		lastErr = err
+	}
+	return entry, fmt.Errorf("reloading code location %q: its code server did not answer within %s: %w", name, p.Timeout, lastErr)
+}
+
+// unreachable is an entry whose load failed because its server did not answer.
+func (e LocationEntry) unreachable() bool { return e.LoadError != nil && e.LoadError.Unreachable() }
+
+// unreachable reports whether a reload failed because the code server did
+// not answer, however Dagit reported it.
+func unreachable(err error) bool {
+	var re *ReloadError
+	if errors.As(err, &re) && re.Python != nil {
+		return re.Python.Unreachable()
+	}
+	return err != nil && strings.Contains(err.Error(), unreachableError)
+}
+
 // LocationLoadError is a code location that failed to load because of its
 // code (not an unreachable server).
 type LocationLoadError struct {

@@ -160,3 +160,36 @@ func TestWaitLocations(t *testing.T) {
 		t.Errorf("timeout: err = %v", err)
 	}
 }
+
+// A code server that just rolled: Dagit answers the reload with the
+// unreachable error, as an HTTP 500 and then as the entry's load error,
+// before the server answers.
+func TestReloadWhenReachable(t *testing.T) {
+	f, c := newFakeDagit(t)
+	unreachable500 := fakeResponse{status: 500, body: `{"errors":[{"message":"Failure loading ml: dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server. gRPC Error code: UNKNOWN"}]}`}
+	unreachableEntry := data(`{"reloadRepositoryLocation":{"__typename":"WorkspaceLocationEntry","name":"user-code","loadStatus":"LOADED","updatedTimestamp":1,"versionKey":"v-1",
+	  "locationOrLoadError":{"__typename":"PythonError","message":"dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server\n","className":"DagsterUserCodeUnreachableError","stack":[],"errorChain":[]}}}`)
+	f.on("DagsterDevReloadLocation", unreachable500, unreachableEntry, data(`{"reloadRepositoryLocation":`+loadedEntry+`}`))
+	e, err := c.ReloadWhenReachable(context.Background(), "user-code", fastPoll)
+	if err != nil || !e.Loaded() {
+		t.Fatalf("ReloadWhenReachable = %+v, %v", e, err)
+	}
+	if n := len(f.requests("DagsterDevReloadLocation")); n != 3 {
+		t.Errorf("%d reloads, want 3", n)
+	}
+
+	// An error in the user's code is not waited out.
+	f, c = newFakeDagit(t)
+	f.on("DagsterDevReloadLocation", data(`{"reloadRepositoryLocation":{"__typename":"RepositoryLocationNotFound","message":"Location user-code does not exist"}}`))
+	if _, err := c.ReloadWhenReachable(context.Background(), "user-code", fastPoll); err == nil || len(f.requests("DagsterDevReloadLocation")) != 1 {
+		t.Errorf("not found: err %v after %d reloads", err, len(f.requests("DagsterDevReloadLocation")))
+	}
+
+	// A server that never answers: the timeout, with the last error.
+	f, c = newFakeDagit(t)
+	f.on("DagsterDevReloadLocation", unreachable500)
+	_, err = c.ReloadWhenReachable(context.Background(), "user-code", Poll{Interval: time.Millisecond, Timeout: 50 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "did not answer within 50ms") || !strings.Contains(err.Error(), "Could not reach user code server") {
+		t.Errorf("never reachable: %v", err)
+	}
+}

@@ -1,6 +1,11 @@
 package values
 
 import (
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
 	"github.com/distribution/reference"
 )
 
@@ -16,6 +21,11 @@ const ImageIDAnnotation = "dagster-dev.io/image-id"
 // Dagster image (the global annotation) does not roll a location that does
 // not run it.
 const notSideLoaded = "not-side-loaded"
+
+// ImageEnvAnnotation lists, comma-separated, the env keys of a code location
+// that `up` took from the location's image rather than from the user's
+// config (SetImageEnvDefault).
+const ImageEnvAnnotation = "dagster-dev.io/image-env"
 
 // SetImageIDs writes ImageIDAnnotation into vals for the workloads whose
 // image is side-loaded: the global podAnnotations (Dagit, daemon, workers,
@@ -68,41 +78,72 @@ func SetImageIDs(vals map[string]any, ids map[string]string, defaultTag string) 
 	}
 }
 
-// CarryImageIDs copies the image-ID annotations of live (the release's
-// current values) into vals. `watch` upgrades the chart with values it
-// computes from the files alone; without this it would drop the IDs `up`
-// recorded and roll every workload, although no image changed.
+// CarryImageIDs copies what `up` learnt from the side-loaded images from
+// live (the release's current values) into vals: the image-ID annotations
+// and the env defaults a location's image supplied (ImageEnvAnnotation).
+// `watch` upgrades the chart with values it computes from the files alone;
+// without this it would drop them, rolling every workload although no image
+// changed, and leave an image location without its image's PYTHONPATH.
 func CarryImageIDs(vals, live map[string]any) {
-	if liveAnn, ok := live["podAnnotations"].(map[string]any); ok {
-		if id, ok := liveAnn[ImageIDAnnotation]; ok {
-			if ann, err := mapAt(vals, "podAnnotations"); err == nil {
-				ann[ImageIDAnnotation] = id
-			}
+	if id, ok := annotation(live, ImageIDAnnotation); ok {
+		if ann, err := mapAt(vals, "podAnnotations"); err == nil {
+			ann[ImageIDAnnotation] = id
 		}
 	}
-	liveIDs := map[string]any{}
-	liveList, _ := live[KeyUserDeployments].([]any)
-	for _, e := range liveList {
-		entry, _ := e.(map[string]any)
+	liveEntries := map[string]map[string]any{}
+	for _, entry := range deploymentEntries(live) {
+		if name, _ := entry["name"].(string); name != "" {
+			liveEntries[name] = entry
+		}
+	}
+	for _, entry := range deploymentEntries(vals) {
 		name, _ := entry["name"].(string)
-		ann, _ := entry["podAnnotations"].(map[string]any)
-		if id, ok := ann[ImageIDAnnotation]; ok && name != "" {
-			liveIDs[name] = id
-		}
-	}
-	list, _ := vals[KeyUserDeployments].([]any)
-	for _, e := range list {
-		entry, ok := e.(map[string]any)
+		old, ok := liveEntries[name]
 		if !ok {
 			continue
 		}
-		name, _ := entry["name"].(string)
-		if id, ok := liveIDs[name]; ok {
+		if id, ok := annotation(old, ImageIDAnnotation); ok {
 			if ann, err := mapAt(entry, "podAnnotations"); err == nil {
 				ann[ImageIDAnnotation] = id
 			}
 		}
+		// The image's env only while the location runs the same image.
+		if !reflect.DeepEqual(entry["image"], old["image"]) {
+			continue
+		}
+		keys, _ := annotation(old, ImageEnvAnnotation)
+		oldEnv, _ := old[KeyEnv].(map[string]any)
+		for _, key := range splitKeys(keys) {
+			if v, ok := oldEnv[key].(string); ok {
+				SetImageEnvDefault(vals, name, key, v)
+			}
+		}
 	}
+}
+
+// annotation is m's podAnnotations[key], when it is a string.
+func annotation(m map[string]any, key string) (string, bool) {
+	ann, _ := m["podAnnotations"].(map[string]any)
+	v, ok := ann[key].(string)
+	return v, ok
+}
+
+// addKey adds key to a comma-separated, sorted list of keys.
+func addKey(list any, key string) string {
+	s, _ := list.(string)
+	keys := splitKeys(s)
+	if !slices.Contains(keys, key) {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func splitKeys(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 // canonicalRef lets "python:3.11" and "docker.io/library/python:3.11" match.

@@ -52,3 +52,51 @@ func TestSetAndCarryImageIDs(t *testing.T) {
 		t.Errorf("no IDs changed values beyond the location pins: %s", yamlOf(t, plain))
 	}
 }
+
+func TestCarryImageEnv(t *testing.T) {
+	fresh := func(userEnv map[string]any, tag string) map[string]any {
+		entry := map[string]any{"name": "ml", "image": map[string]any{"repository": "my-team/ml", "tag": tag}}
+		if userEnv != nil {
+			entry["env"] = userEnv
+		}
+		return map[string]any{KeyUserDeployments: []any{entry}}
+	}
+	envOf := func(vals map[string]any) any {
+		return vals[KeyUserDeployments].([]any)[0].(map[string]any)["env"]
+	}
+	live := fresh(map[string]any{"MODEL": "forest"}, "1.4")
+	SetImageEnvDefault(live, "ml", "PYTHONPATH", "/app/src")
+	SetImageEnvDefault(live, "ml", "MODEL", "from-image") // the user's value wins
+	if got := envOf(live); !reflect.DeepEqual(got, map[string]any{"MODEL": "forest", "PYTHONPATH": "/app/src"}) {
+		t.Fatalf("env after defaults = %v", got)
+	}
+
+	// watch recomputes the values from the files: the image's PYTHONPATH is carried.
+	next := fresh(map[string]any{"MODEL": "forest"}, "1.4")
+	CarryImageIDs(next, live)
+	if !reflect.DeepEqual(next, live) {
+		t.Errorf("carried values differ:\n%s\nwant\n%s", yamlOf(t, next), yamlOf(t, live))
+	}
+
+	// The user now sets PYTHONPATH: theirs stays.
+	own := fresh(map[string]any{"PYTHONPATH": "/mine"}, "1.4")
+	CarryImageIDs(own, live)
+	if got := envOf(own); !reflect.DeepEqual(got, map[string]any{"PYTHONPATH": "/mine"}) {
+		t.Errorf("env = %v, want the user's PYTHONPATH", got)
+	}
+
+	// Another image: its env is not the old image's, so nothing is carried.
+	other := fresh(nil, "1.5")
+	CarryImageIDs(other, live)
+	if got := envOf(other); got != nil {
+		t.Errorf("env = %v carried to another image", got)
+	}
+
+	// A PYTHONPATH the user had set and then removed is not carried either.
+	userSet := fresh(map[string]any{"PYTHONPATH": "/mine"}, "1.4")
+	dropped := fresh(nil, "1.4")
+	CarryImageIDs(dropped, userSet)
+	if got := envOf(dropped); got != nil {
+		t.Errorf("env = %v: the user's removed value came back", got)
+	}
+}

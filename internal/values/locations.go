@@ -135,21 +135,38 @@ func splitImage(img string) (repo, tag string, err error) {
 	return repo, tag, nil
 }
 
-// SetLocationEnvDefault sets key in the env of the userDeployments entry
-// named location, unless the entry's env sets it already.
-func SetLocationEnvDefault(vals map[string]any, location, key, value string) {
-	list, _ := vals[KeyUserDeployments].([]any)
-	for _, e := range list {
-		entry, ok := e.(map[string]any)
-		if !ok || entry["name"] != location {
+// SetImageEnvDefault sets key in the env of the userDeployments entry named
+// location to a value taken from the location's image (its PYTHONPATH, for
+// one), unless the entry's env sets it already. The key is recorded in the
+// entry's ImageEnvAnnotation, so CarryImageIDs can tell it from the user's
+// own env when `watch` recomputes the values without the image at hand.
+func SetImageEnvDefault(vals map[string]any, location, key, value string) {
+	for _, entry := range deploymentEntries(vals) {
+		if entry["name"] != location {
 			continue
 		}
 		env, err := mapAt(entry, KeyEnv)
 		if err != nil {
 			return
 		}
-		if _, set := env[key]; !set {
-			env[key] = value
+		if _, set := env[key]; set {
+			return
+		}
+		env[key] = value
+		if ann, err := mapAt(entry, "podAnnotations"); err == nil {
+			ann[ImageEnvAnnotation] = addKey(ann[ImageEnvAnnotation], key)
 		}
 	}
+}
+
+// deploymentEntries are the entries of vals' userDeployments list.
+func deploymentEntries(vals map[string]any) []map[string]any {
+	list, _ := vals[KeyUserDeployments].([]any)
+	out := make([]map[string]any, 0, len(list))
+	for _, e := range list {
+		if entry, ok := e.(map[string]any); ok {
+			out = append(out, entry)
+		}
+	}
+	return out
 }
