@@ -99,8 +99,12 @@ func TestCluster(t *testing.T) {
 		if !strings.Contains(out, "refused") && !strings.Contains(out, "unreachable") {
 			t.Fatalf("wget to %s did not fail with a rejected connection:\n%s", outsideAddr, out)
 		}
-		if secs > 5 {
-			t.Fatalf("reaching %s failed only after %ds (want an immediate reject):\n%s", outsideAddr, secs, out)
+		// A DROP runs into the 20 s timeout. Under load (CI runs several
+		// kind clusters on 2 cores) the first SYNs can go unanswered while
+		// the pod's network settles, and the REJECT answers a retransmit
+		// (1+2+4 s), so the bound is below the timeout, not "at once".
+		if secs >= 15 {
+			t.Fatalf("reaching %s failed only after %ds (want a reject, not a timeout):\n%s", outsideAddr, secs, out)
 		}
 		t.Logf("connection to %s refused after %ds: %s", outsideAddr, secs, strings.TrimSpace(strings.Split(out, "ELAPSED")[0]))
 	})
