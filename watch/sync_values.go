@@ -69,7 +69,7 @@ func (e *engine) syncValues(ctx context.Context, b batch) error {
 		}
 	}
 	// What up learnt from the side-loaded images is not in the files.
-	values.CarryImageIDs(vals, e.deployed)
+	values.CarrySideLoaded(vals, e.deployed)
 	want, err := canonical(vals)
 	if err != nil {
 		e.problem(fmt.Errorf("chart values: %w", err))

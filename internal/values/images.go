@@ -47,17 +47,9 @@ func SetImageIDs(vals map[string]any, ids map[string]string, defaultTag string) 
 		tag = defaultTag
 	}
 	if id := byRef[canonicalRef(repo+":"+tag)]; id != "" && repo != "" {
-		ann, err := mapAt(vals, "podAnnotations")
-		if err == nil {
-			ann[ImageIDAnnotation] = id
-		}
+		setAnnotation(vals, ImageIDAnnotation, id)
 	}
-	list, _ := vals[KeyUserDeployments].([]any)
-	for _, e := range list {
-		entry, ok := e.(map[string]any)
-		if !ok {
-			continue
-		}
+	for _, entry := range deploymentEntries(vals) {
 		img, _ := entry["image"].(map[string]any)
 		r, _ := img["repository"].(string)
 		t, _ := img["tag"].(string)
@@ -71,24 +63,19 @@ func SetImageIDs(vals map[string]any, ids map[string]string, defaultTag string) 
 		if id == "" {
 			id = notSideLoaded
 		}
-		ann, err := mapAt(entry, "podAnnotations")
-		if err == nil {
-			ann[ImageIDAnnotation] = id
-		}
+		setAnnotation(entry, ImageIDAnnotation, id)
 	}
 }
 
-// CarryImageIDs copies what `up` learnt from the side-loaded images from
+// CarrySideLoaded copies what `up` learnt from the side-loaded images from
 // live (the release's current values) into vals: the image-ID annotations
 // and the env defaults a location's image supplied (ImageEnvAnnotation).
 // `watch` upgrades the chart with values it computes from the files alone;
 // without this it would drop them, rolling every workload although no image
 // changed, and leave an image location without its image's PYTHONPATH.
-func CarryImageIDs(vals, live map[string]any) {
+func CarrySideLoaded(vals, live map[string]any) {
 	if id, ok := annotation(live, ImageIDAnnotation); ok {
-		if ann, err := mapAt(vals, "podAnnotations"); err == nil {
-			ann[ImageIDAnnotation] = id
-		}
+		setAnnotation(vals, ImageIDAnnotation, id)
 	}
 	liveEntries := map[string]map[string]any{}
 	for _, entry := range deploymentEntries(live) {
@@ -103,9 +90,7 @@ func CarryImageIDs(vals, live map[string]any) {
 			continue
 		}
 		if id, ok := annotation(old, ImageIDAnnotation); ok {
-			if ann, err := mapAt(entry, "podAnnotations"); err == nil {
-				ann[ImageIDAnnotation] = id
-			}
+			setAnnotation(entry, ImageIDAnnotation, id)
 		}
 		// The image's env only while the location runs the same image.
 		if !reflect.DeepEqual(entry["image"], old["image"]) {
@@ -115,7 +100,7 @@ func CarryImageIDs(vals, live map[string]any) {
 		oldEnv, _ := old[KeyEnv].(map[string]any)
 		for _, key := range splitKeys(keys) {
 			if v, ok := oldEnv[key].(string); ok {
-				SetImageEnvDefault(vals, name, key, v)
+				setImageEnvDefault(entry, key, v)
 			}
 		}
 	}
@@ -128,10 +113,17 @@ func annotation(m map[string]any, key string) (string, bool) {
 	return v, ok
 }
 
+// setAnnotation sets m's podAnnotations[key]; a podAnnotations that is not
+// a mapping is left alone (the chart's schema reports it).
+func setAnnotation(m map[string]any, key, value string) {
+	if ann, err := mapAt(m, "podAnnotations"); err == nil {
+		ann[key] = value
+	}
+}
+
 // addKey adds key to a comma-separated, sorted list of keys.
-func addKey(list any, key string) string {
-	s, _ := list.(string)
-	keys := splitKeys(s)
+func addKey(list, key string) string {
+	keys := splitKeys(list)
 	if !slices.Contains(keys, key) {
 		keys = append(keys, key)
 	}
@@ -139,6 +131,7 @@ func addKey(list any, key string) string {
 	return strings.Join(keys, ",")
 }
 
+// splitKeys is the keys of a comma-separated list.
 func splitKeys(s string) []string {
 	if s == "" {
 		return nil

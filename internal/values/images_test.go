@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestSetAndCarryImageIDs(t *testing.T) {
+func TestSetAndCarrySideLoaded(t *testing.T) {
 	fresh := func() map[string]any {
 		return map[string]any{
 			"image": map[string]any{"repository": "dagster-dev.local/dagster", "tag": ""},
@@ -37,7 +37,7 @@ func TestSetAndCarryImageIDs(t *testing.T) {
 
 	// watch's values (no IDs) carry the live ones over: nothing rolls.
 	next := fresh()
-	CarryImageIDs(next, vals)
+	CarrySideLoaded(next, vals)
 	if !reflect.DeepEqual(next, vals) {
 		t.Errorf("carried values differ:\n%s\nwant\n%s", yamlOf(t, next), yamlOf(t, vals))
 	}
@@ -73,21 +73,21 @@ func TestCarryImageEnv(t *testing.T) {
 
 	// watch recomputes the values from the files: the image's PYTHONPATH is carried.
 	next := fresh(map[string]any{"MODEL": "forest"}, "1.4")
-	CarryImageIDs(next, live)
+	CarrySideLoaded(next, live)
 	if !reflect.DeepEqual(next, live) {
 		t.Errorf("carried values differ:\n%s\nwant\n%s", yamlOf(t, next), yamlOf(t, live))
 	}
 
 	// The user now sets PYTHONPATH: theirs stays.
 	own := fresh(map[string]any{"PYTHONPATH": "/mine"}, "1.4")
-	CarryImageIDs(own, live)
+	CarrySideLoaded(own, live)
 	if got := envOf(own); !reflect.DeepEqual(got, map[string]any{"PYTHONPATH": "/mine"}) {
 		t.Errorf("env = %v, want the user's PYTHONPATH", got)
 	}
 
 	// Another image: its env is not the old image's, so nothing is carried.
 	other := fresh(nil, "1.5")
-	CarryImageIDs(other, live)
+	CarrySideLoaded(other, live)
 	if got := envOf(other); got != nil {
 		t.Errorf("env = %v carried to another image", got)
 	}
@@ -95,7 +95,7 @@ func TestCarryImageEnv(t *testing.T) {
 	// A PYTHONPATH the user had set and then removed is not carried either.
 	userSet := fresh(map[string]any{"PYTHONPATH": "/mine"}, "1.4")
 	dropped := fresh(nil, "1.4")
-	CarryImageIDs(dropped, userSet)
+	CarrySideLoaded(dropped, userSet)
 	if got := envOf(dropped); got != nil {
 		t.Errorf("env = %v: the user's removed value came back", got)
 	}

@@ -138,25 +138,28 @@ func splitImage(img string) (repo, tag string, err error) {
 // SetImageEnvDefault sets key in the env of the userDeployments entry named
 // location to a value taken from the location's image (its PYTHONPATH, for
 // one), unless the entry's env sets it already. The key is recorded in the
-// entry's ImageEnvAnnotation, so CarryImageIDs can tell it from the user's
-// own env when `watch` recomputes the values without the image at hand.
+// entry's ImageEnvAnnotation, so CarrySideLoaded can tell it from the
+// user's own env when `watch` recomputes the values without the image at hand.
 func SetImageEnvDefault(vals map[string]any, location, key, value string) {
 	for _, entry := range deploymentEntries(vals) {
-		if entry["name"] != location {
-			continue
-		}
-		env, err := mapAt(entry, KeyEnv)
-		if err != nil {
-			return
-		}
-		if _, set := env[key]; set {
-			return
-		}
-		env[key] = value
-		if ann, err := mapAt(entry, "podAnnotations"); err == nil {
-			ann[ImageEnvAnnotation] = addKey(ann[ImageEnvAnnotation], key)
+		if entry["name"] == location {
+			setImageEnvDefault(entry, key, value)
 		}
 	}
+}
+
+// setImageEnvDefault is SetImageEnvDefault for one userDeployments entry.
+func setImageEnvDefault(entry map[string]any, key, value string) {
+	env, err := mapAt(entry, KeyEnv)
+	if err != nil {
+		return
+	}
+	if _, set := env[key]; set {
+		return
+	}
+	env[key] = value
+	keys, _ := annotation(entry, ImageEnvAnnotation)
+	setAnnotation(entry, ImageEnvAnnotation, addKey(keys, key))
 }
 
 // deploymentEntries are the entries of vals' userDeployments list.
