@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -184,4 +185,26 @@ func checkImageRef(img string) string {
 		return fmt.Sprintf("%q %v", img, err)
 	}
 	return ""
+}
+
+// HostFile maps a file in a path location's pods back to the user's
+// directory (relative to the config file's directory when it is below it);
+// other files are returned as they are.
+func (c *Config) HostFile(location, podFile string) string {
+	for _, l := range c.CodeLocations {
+		if l.Name != location || l.Path == "" {
+			continue
+		}
+		root := path.Join(CodePodRoot, l.Name)
+		rel, ok := strings.CutPrefix(podFile, root+"/")
+		if !ok {
+			return podFile
+		}
+		host := filepath.Join(c.Resolve(l.Path), filepath.FromSlash(rel))
+		if r, err := filepath.Rel(c.Dir, host); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+		return host
+	}
+	return podFile
 }

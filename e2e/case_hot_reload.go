@@ -34,6 +34,7 @@ func withSource(cfg *config.Config, src config.Source) *config.Config {
 
 // watchEvents collects what the in-process watch reports.
 type watchEvents struct {
+	reloads  chan watch.Reload
 	changes  chan watch.Change
 	problems chan error
 }
@@ -42,6 +43,12 @@ func (w *watchEvents) Info(string) {}
 func (w *watchEvents) Problem(err error) {
 	select {
 	case w.problems <- err:
+	default:
+	}
+}
+func (w *watchEvents) Reloaded(r watch.Reload) {
+	select {
+	case w.reloads <- r:
 	default:
 	}
 }

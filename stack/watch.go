@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/storage/driver"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
@@ -51,14 +54,42 @@ func (w *Watch) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return watch.Run(ctx, watch.Options{
+	opts := watch.Options{
 		Config:      cfg,
 		Client:      kc.Clientset,
 		Release:     rel,
 		Reporter:    rep,
 		Once:        w.Once,
 		WaitRollout: readiness.WaitRollout,
-	})
+	}
+	if !cfg.ExistingCluster() {
+		// Dagit is on the kind port mapping; an existing cluster has
+		// no path locations to watch.
+		opts.Code = NewDagitLocations(cfg.DagitURL(), cfg.Timeout.Duration)
+	}
+	return watch.Run(ctx, opts)
+}
+
+// NewDagitLocations is watch.CodeLocations through Dagit's GraphQL API at
+// baseURL; timeout bounds one reload, waiting for a code server that does
+// not answer yet included.
+func NewDagitLocations(baseURL string, timeout time.Duration) watch.CodeLocations {
+	// A reload answers once the location has loaded: the bound is the
+	// user's timeout, not a request's usual seconds.
+	return &dagitLocations{c: &dagit.Client{BaseURL: baseURL, HTTP: &http.Client{Timeout: timeout}}, timeout: timeout}
+}
+
+type dagitLocations struct {
+	c       *dagit.Client
+	timeout time.Duration
+}
+
+func (d *dagitLocations) Locations(ctx context.Context) ([]dagit.LocationEntry, error) {
+	return d.c.Locations(ctx)
+}
+
+func (d *dagitLocations) Reload(ctx context.Context, name string) (dagit.LocationEntry, error) {
+	return d.c.ReloadWhenReachable(ctx, name, dagit.Poll{Interval: 250 * time.Millisecond, Timeout: d.timeout})
 }
 
 // newChartRelease is the watch.Release of the config's Helm release,

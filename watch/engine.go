@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/sources"
@@ -44,6 +46,11 @@ type engine struct {
 	deployed       map[string]any // canonical (JSON) form; nil until read
 	releaseMissing bool
 	valuesRoll     *valuesRoll
+
+	// Code locations: the watched trees and what Dagit last showed.
+	tree     *codeTree
+	code     codeState
+	codeRead bool
 
 	// problems counts reported problems, for Sync's verdict.
 	problems atomic.Int64
@@ -80,6 +87,9 @@ func newEngine(opts Options) (*engine, error) {
 	}
 	e.sources.Problem = e.problem
 	e.sources.Info = e.rep.Info
+	if opts.Code != nil {
+		e.tree = newCodeTree(opts.Config)
+	}
 	return e, nil
 }
 
@@ -94,7 +104,7 @@ func (e *engine) retry(ctx context.Context, what string, fn func() error) error 
 	var b backoff
 	for {
 		err := fn()
-		if err == nil || !sources.Transient(err) {
+		if err == nil || !transient(err) {
 			return err
 		}
 		d := b.step()
@@ -152,7 +162,7 @@ func (e *engine) valuesInputs() []string {
 // re-reading the files, so the retry applies the latest content.
 func (e *engine) watch(ctx context.Context) error {
 	files, dirs := e.paths()
-	fw, err := newFileWatch(files, dirs)
+	fw, err := newFileWatch(files, dirs, e.tree)
 	if err != nil {
 		return err
 	}
@@ -174,10 +184,20 @@ func (e *engine) watch(ctx context.Context) error {
 	go e.collect(ctx, fw, deliver, fsErr)
 
 	n := len(files) + len(dirs)
-	if len(e.cfg.Watch.Sources) == 0 && len(e.valuesInputs()) == 0 {
-		e.rep.Info("nothing to watch: declare watch.sources, watch.env or valuesFiles in " + config.DefaultFile)
+	var codeNames []string
+	if e.tree != nil {
+		for _, r := range e.tree.roots {
+			codeNames = append(codeNames, r.loc.Name)
+		}
 	}
-	e.rep.Info(fmt.Sprintf("watching %d %s for namespace %s (Ctrl-C to stop)", n, plural(n, "path", "paths"), e.ns))
+	if len(e.cfg.Watch.Sources) == 0 && len(e.valuesInputs()) == 0 && len(codeNames) == 0 {
+		e.rep.Info("nothing to watch: declare watch.sources, watch.env, valuesFiles or codeLocations with a path in " + config.DefaultFile)
+	}
+	what := fmt.Sprintf("%d %s", n, plural(n, "path", "paths"))
+	if len(codeNames) > 0 {
+		what += fmt.Sprintf(" and the code of %s %s", plural(len(codeNames), "location", "locations"), strings.Join(codeNames, ", "))
+	}
+	e.rep.Info(fmt.Sprintf("watching %s for namespace %s (Ctrl-C to stop)", what, e.ns))
 	deliver(batch{all: true, first: time.Now()})
 
 	var retry batch
@@ -216,7 +236,7 @@ func (e *engine) watch(ctx context.Context) error {
 				debug.FreeOSMemory()
 				settled = true
 			}
-		case sources.Transient(err):
+		case transient(err):
 			retry = cur
 			d := b.step()
 			e.rep.Info(fmt.Sprintf("API server unreachable (%v); retrying in %s", err, d))
@@ -249,6 +269,13 @@ func (e *engine) collect(ctx context.Context, fw *fileWatch, deliver func(batch)
 				return
 			}
 			hits, rewatch := fw.match(ev)
+			codeHits, isCode, err := fw.matchCode(ev)
+			if err != nil {
+				e.rep.Problem(err)
+			}
+			if isCode {
+				hits = append(hits, codeHits...)
+			}
 			if rewatch {
 				if err := fw.ensure(); err != nil {
 					e.rep.Problem(err)
@@ -295,8 +322,15 @@ func (e *engine) sync(ctx context.Context, b batch) error {
 	if err := e.syncSources(ctx, b); err != nil {
 		return err
 	}
-	return e.syncValues(ctx, b)
+	if err := e.syncValues(ctx, b); err != nil {
+		return err
+	}
+	return e.syncCode(ctx, b)
 }
+
+// transient reports whether err is worth retrying with the same batch:
+// the API server or Dagit could not be reached.
+func transient(err error) bool { return sources.Transient(err) || dagit.IsTemporary(err) }
 
 // finish waits for a change's rollouts in the background and reports it.
 func (e *engine) finish(ctx context.Context, c *Change, ws []sources.Workload, first time.Time) {

@@ -31,6 +31,7 @@ type recorder struct {
 	infos    []string
 	problems []string
 	changes  []Change
+	reloads  []Reload
 }
 
 func (r *recorder) Info(msg string) {
@@ -49,6 +50,18 @@ func (r *recorder) Changed(c Change) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.changes = append(r.changes, c)
+}
+
+func (r *recorder) Reloaded(rl Reload) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reloads = append(r.reloads, rl)
+}
+
+func (r *recorder) reloadList() []Reload {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.reloads)
 }
 
 func (r *recorder) snapshot() (infos, problems []string, changes []Change) {

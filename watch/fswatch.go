@@ -28,14 +28,17 @@ type fileWatch struct {
 	// dirTargets are targets whose direct children count (directory
 	// sources, or auto sources that may be directories).
 	dirTargets map[string]bool
+	// code are the path code locations, watched recursively; nil or empty
+	// when there are none.
+	code *codeTree
 }
 
-func newFileWatch(files, dirs []string) (*fileWatch, error) {
+func newFileWatch(files, dirs []string, code *codeTree) (*fileWatch, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, inotifyHint(err)
 	}
-	f := &fileWatch{w: w, targets: map[string]bool{}, dirTargets: map[string]bool{}}
+	f := &fileWatch{w: w, targets: map[string]bool{}, dirTargets: map[string]bool{}, code: code}
 	for _, p := range files {
 		f.targets[filepath.Clean(p)] = true
 	}
@@ -47,7 +50,81 @@ func newFileWatch(files, dirs []string) (*fileWatch, error) {
 		w.Close()
 		return nil, err
 	}
+	if code != nil {
+		for _, r := range code.roots {
+			if _, err := f.addTree(r, r.dir); err != nil {
+				w.Close()
+				return nil, err
+			}
+		}
+	}
 	return f, nil
+}
+
+// addTree watches dir and every directory below it that is not ignored,
+// and returns the files found: when a directory appears (a checkout, a
+// moved package), its files were written before the watch saw them.
+func (f *fileWatch) addTree(r *codeRoot, dir string) ([]string, error) {
+	dirs, files, err := r.walk(dir)
+	if err != nil {
+		return nil, fmt.Errorf("watching code location %s: %w", r.loc.Name, err)
+	}
+	for _, d := range dirs {
+		if err := f.w.Add(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("watching code location %s: %s: %w", r.loc.Name, d, inotifyHint(err))
+		}
+	}
+	return files, nil
+}
+
+// matchCode returns the changed files of code locations an event
+// concerns. ok is false when the event is outside every location.
+func (f *fileWatch) matchCode(ev fsnotify.Event) (hits []string, ok bool, err error) {
+	if f.code == nil {
+		return nil, false, nil
+	}
+	name := filepath.Clean(ev.Name)
+	roots := f.code.rootsOf(name)
+	if len(roots) == 0 {
+		return nil, false, nil
+	}
+	if ev.Op == fsnotify.Chmod {
+		return nil, true, nil
+	}
+	gone := ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)
+	st, statErr := os.Lstat(name)
+	isDir := statErr == nil && st.IsDir()
+	for _, r := range roots {
+		if gone && statErr != nil {
+			// Gone: it may have been a directory or a file.
+			if r.ignored(name, true) || r.ignored(name, false) {
+				continue
+			}
+			hits = append(hits, name)
+			continue
+		}
+		if r.ignored(name, isDir) {
+			continue
+		}
+		if filepath.Base(name) == ".gitignore" {
+			r.load()
+		}
+		if isDir {
+			if ev.Has(fsnotify.Create) {
+				files, err := f.addTree(r, name)
+				if err != nil {
+					return hits, true, err
+				}
+				hits = append(hits, files...)
+			}
+			continue
+		}
+		if statErr == nil && !st.Mode().IsRegular() {
+			continue // sockets, fifos, device files: not code
+		}
+		hits = append(hits, name)
+	}
+	return hits, true, nil
 }
 
 func (f *fileWatch) Close() error { return f.w.Close() }

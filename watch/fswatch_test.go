@@ -35,7 +35,7 @@ func newFSHarness(t *testing.T, files, dirs []string) *fsHarness {
 		}
 		return out
 	}
-	fw, err := newFileWatch(abs(files), abs(dirs))
+	fw, err := newFileWatch(abs(files), abs(dirs), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

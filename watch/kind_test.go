@@ -308,6 +308,10 @@ type liveRecorder struct {
 func (r *liveRecorder) Info(msg string)   { r.tb.Logf("watch: %s", msg); r.recorder.Info(msg) }
 func (r *liveRecorder) Problem(err error) { r.tb.Logf("watch error: %v", err); r.recorder.Problem(err) }
 func (r *liveRecorder) Changed(c Change)  { r.tb.Logf("watch: %s", c.Summary()); r.recorder.Changed(c) }
+func (r *liveRecorder) Reloaded(rl Reload) {
+	r.tb.Logf("watch: %s", rl.Summary())
+	r.recorder.Reloaded(rl)
+}
 
 func (r *liveRecorder) changeCount() int { _, _, c := r.snapshot(); return len(c) }
 

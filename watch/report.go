@@ -20,6 +20,8 @@ type Reporter interface {
 	Problem(err error)
 	// Changed is one applied change, reported once its rollouts finished.
 	Changed(c Change)
+	// Reloaded is one code location reloaded, or failed to load.
+	Reloaded(r Reload)
 }
 
 // Change is one applied change: one source file's effect on the cluster.
@@ -145,6 +147,15 @@ func (r *textReporter) Problem(err error) {
 }
 func (r *textReporter) Changed(c Change) { r.line("", c.Summary()) }
 
+// Reloaded prints a load error like Problem: the error, then the fix.
+func (r *textReporter) Reloaded(rl Reload) {
+	if rl.Err == nil {
+		r.line("", rl.Summary())
+		return
+	}
+	r.line("error: ", rl.Summary()+"\n  fix: "+rl.Err.Fix())
+}
+
 // lockedReporter serialises calls, so Reporter implementations need no
 // locking of their own.
 type lockedReporter struct {
@@ -170,11 +181,18 @@ func (l *lockedReporter) Changed(c Change) {
 	l.r.Changed(c)
 }
 
+func (l *lockedReporter) Reloaded(r Reload) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.r.Reloaded(r)
+}
+
 type discard struct{}
 
-func (discard) Info(string)    {}
-func (discard) Problem(error)  {}
-func (discard) Changed(Change) {}
+func (discard) Info(string)     {}
+func (discard) Problem(error)   {}
+func (discard) Changed(Change)  {}
+func (discard) Reloaded(Reload) {}
 
 func plural(n int, one, many string) string {
 	if n == 1 {

@@ -9,7 +9,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
-	"github.com/dagster-dev/dagster-dev/sources"
 )
 
 // Release is the Helm release watch upgrades when chart values change.
@@ -39,6 +38,9 @@ type Options struct {
 	// Release, when set, receives chart upgrades for env values and other
 	// values-file changes. Without it only ConfigMap/Secret sources sync.
 	Release Release
+	// Code reloads `path` code locations when their files change (and
+	// every location once with Once). Without it code is not watched.
+	Code CodeLocations
 	// Reporter receives all output; nil discards it.
 	Reporter Reporter
 	// Once makes Run sync once, wait for the rollouts and return (--once).
@@ -113,7 +115,7 @@ func Sync(ctx context.Context, opts Options) error {
 		if err == nil {
 			break
 		}
-		if !sources.Transient(err) || sctx.Err() != nil {
+		if !transient(err) || sctx.Err() != nil {
 			e.rollouts.Wait()
 			if sctx.Err() != nil && ctx.Err() == nil {
 				return fmt.Errorf("API server unreachable for %s: %w", deadline, err)
