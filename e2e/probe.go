@@ -69,7 +69,14 @@ func (s *suite) runProbe(ctx context.Context, t *T, caseName string, keys []stri
 	if err != nil {
 		return probeRun{}, err
 	}
-	id, err := s.launch(ctx, t, sel, probeRunConfig(keys), map[string]string{tagCase: caseName, tagToken: s.token})
+	return s.runJob(ctx, t, sel, probeRunConfig(keys), caseName)
+}
+
+// runJob launches a run of sel and waits for SUCCESS, recording the
+// Kubernetes Jobs it ran as. On any other outcome it attaches the run's
+// error events and its pods' logs.
+func (s *suite) runJob(ctx context.Context, t *T, sel dagit.JobSelector, runConfig map[string]any, caseName string) (probeRun, error) {
+	id, err := s.launch(ctx, t, sel, runConfig, map[string]string{tagCase: caseName, tagToken: s.token})
 	if err != nil {
 		return probeRun{}, err
 	}

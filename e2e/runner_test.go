@@ -40,11 +40,12 @@ func TestSelectCases(t *testing.T) {
 		pattern string
 		want    []string
 	}{
-		{"", []string{"health", "dagit", "code-location", "run", "env-precedence", "hot-reload", "persistence", "broker"}},
+		{"", []string{"health", "dagit", "code-location", "run", "env-precedence", "hot-reload", "persistence", "broker", "code-reload", "code-error"}},
 		{"run", []string{"run"}},
 		{"^(health|broker)$", []string{"health", "broker"}},
 		{"env|hot", []string{"env-precedence", "hot-reload"}},
-		{"o", []string{"code-location", "hot-reload", "broker"}},
+		{"o", []string{"code-location", "hot-reload", "broker", "code-reload", "code-error"}},
+		{"^code-", []string{"code-location", "code-reload", "code-error"}},
 	}
 	for _, tc := range tests {
 		got, err := selectCases(all, tc.pattern)

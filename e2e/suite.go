@@ -43,6 +43,8 @@ const (
 	CaseHotReload     = "hot-reload"
 	CasePersistence   = "persistence"
 	CaseBroker        = "broker"
+	CaseCodeReload    = "code-reload"
+	CaseCodeError     = "code-error"
 )
 
 // CaseInfo describes one case, for `dagster-dev test --help` or a listing.
@@ -213,6 +215,8 @@ func (s *suite) cases() []testCase {
 		{name: CaseHotReload, doc: "editing a watched source rolls exactly the workloads that read it, and a new run sees the new value", needs: []string{CaseCodeLocation}, run: s.caseHotReload},
 		{name: CasePersistence, doc: "runs survive a restart of the PostgreSQL pod", needs: []string{CaseCodeLocation, CaseRun}, run: s.casePersistence},
 		{name: CaseBroker, doc: "every Celery worker is connected to RabbitMQ and consuming its queues", run: s.caseBroker},
+		{name: CaseCodeReload, doc: "watch reloads a path code location on save: a job added to its file appears in Dagit and its run succeeds through Celery and a job pod with the edited code", needs: []string{CaseDagit}, run: s.caseCodeReload},
+		{name: CaseCodeError, doc: "watch reports a syntax error saved into a path code location at the user's file:line, Dagit shows the location failed, and the fix recovers it", needs: []string{CaseDagit}, run: s.caseCodeError},
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -65,31 +64,12 @@ func (w *Watch) Run(ctx context.Context) error {
 	if !cfg.ExistingCluster() {
 		// Dagit is on the kind port mapping; an existing cluster has
 		// no path locations to watch.
-		opts.Code = NewDagitLocations(cfg.DagitURL(), cfg.Timeout.Duration)
+		// A reload answers once the location has loaded: a request's
+		// bound is the user's timeout, not the usual seconds.
+		c := &dagit.Client{BaseURL: cfg.DagitURL(), HTTP: &http.Client{Timeout: cfg.Timeout.Duration}}
+		opts.Code = watch.DagitLocations(c, cfg.Timeout.Duration)
 	}
 	return watch.Run(ctx, opts)
-}
-
-// NewDagitLocations is watch.CodeLocations through Dagit's GraphQL API at
-// baseURL; timeout bounds one reload, waiting for a code server that does
-// not answer yet included.
-func NewDagitLocations(baseURL string, timeout time.Duration) watch.CodeLocations {
-	// A reload answers once the location has loaded: the bound is the
-	// user's timeout, not a request's usual seconds.
-	return &dagitLocations{c: &dagit.Client{BaseURL: baseURL, HTTP: &http.Client{Timeout: timeout}}, timeout: timeout}
-}
-
-type dagitLocations struct {
-	c       *dagit.Client
-	timeout time.Duration
-}
-
-func (d *dagitLocations) Locations(ctx context.Context) ([]dagit.LocationEntry, error) {
-	return d.c.Locations(ctx)
-}
-
-func (d *dagitLocations) Reload(ctx context.Context, name string) (dagit.LocationEntry, error) {
-	return d.c.ReloadWhenReachable(ctx, name, dagit.Poll{Interval: 250 * time.Millisecond, Timeout: d.timeout})
 }
 
 // newChartRelease is the watch.Release of the config's Helm release,

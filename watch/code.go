@@ -24,6 +24,25 @@ type CodeLocations interface {
 	Reload(ctx context.Context, name string) (dagit.LocationEntry, error)
 }
 
+// DagitLocations is CodeLocations through Dagit's GraphQL API; timeout
+// bounds one reload, a code server that does not answer yet included.
+func DagitLocations(c *dagit.Client, timeout time.Duration) CodeLocations {
+	return &dagitLocations{c: c, timeout: timeout}
+}
+
+type dagitLocations struct {
+	c       *dagit.Client
+	timeout time.Duration
+}
+
+func (d *dagitLocations) Locations(ctx context.Context) ([]dagit.LocationEntry, error) {
+	return d.c.Locations(ctx)
+}
+
+func (d *dagitLocations) Reload(ctx context.Context, name string) (dagit.LocationEntry, error) {
+	return d.c.ReloadWhenReachable(ctx, name, dagit.Poll{Interval: 250 * time.Millisecond, Timeout: d.timeout})
+}
+
 // Reload is one code location reloaded because its files changed.
 type Reload struct {
 	Location string
