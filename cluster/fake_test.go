@@ -15,6 +15,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/system"
@@ -42,6 +43,12 @@ type fakeDocker struct {
 }
 
 var _ DockerClient = (*fakeDocker)(nil)
+
+// ImageBuild is not faked: builds are tested against a real engine
+// (imagebuild's integration test).
+func (f *fakeDocker) ImageBuild(context.Context, io.Reader, build.ImageBuildOptions) (build.ImageBuildResponse, error) {
+	return build.ImageBuildResponse{}, errors.New("fakeDocker: ImageBuild is not implemented")
+}
 
 func newFakeDocker() *fakeDocker {
 	return &fakeDocker{

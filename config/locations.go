@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+
+	"github.com/dagster-dev/dagster-dev/internal/imagebuild"
 	"os"
 	"path"
 	"path/filepath"
@@ -31,6 +33,71 @@ type CodeLocation struct {
 	// Env is per-location env for the code server and the location's runs,
 	// applied after job_runner's env (values < ConfigMaps < Secrets holds).
 	Env map[string]string `yaml:"env"`
+	// Build, when set, makes dagster-dev build the location's image from a
+	// Dockerfile and tag it by content (see LocationImage).
+	Build *Build `yaml:"build"`
+}
+
+// Build is a code location's image build.
+type Build struct {
+	// Context is the build context directory, relative to this file;
+	// default: the location's path.
+	Context string `yaml:"context"`
+	// Dockerfile is relative to the context; default: Dockerfile.
+	Dockerfile string `yaml:"dockerfile"`
+}
+
+// BuildRepository is the image name of a built location without image:.
+const BuildRepository = "dagster-dev.local/"
+
+// BuildSpec is what to build for a location with build:, and false for
+// one without.
+func (c *Config) BuildSpec(l CodeLocation) (imagebuild.Spec, bool) {
+	if l.Build == nil {
+		return imagebuild.Spec{}, false
+	}
+	ctxDir := l.Build.Context
+	if ctxDir == "" {
+		ctxDir = l.Path
+	}
+	dockerfile := l.Build.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	repo := BuildRepository + l.Name
+	if l.Image != "" {
+		repo = imageRepository(l.Image)
+	}
+	return imagebuild.Spec{
+		Location:         l.Name,
+		Context:          c.Resolve(ctxDir),
+		Dockerfile:       filepath.FromSlash(dockerfile),
+		Repository:       repo,
+		DependenciesOnly: l.Path != "",
+	}, true
+}
+
+// LocationImage is the image a location's code server and runs use:
+// image:, or for a location with build: the content-tagged build of it
+// (the image: repository, or dagster-dev.local/<name>, with a tag that
+// hashes the build's inputs). "" means the Dagster image.
+func (c *Config) LocationImage(l CodeLocation) (string, error) {
+	spec, ok := c.BuildSpec(l)
+	if !ok {
+		return l.Image, nil
+	}
+	return spec.Ref()
+}
+
+// imageRepository is a reference without its tag or digest.
+func imageRepository(ref string) string {
+	if i := strings.Index(ref, "@"); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref = ref[:i]
+	}
+	return ref
 }
 
 // Where path code locations appear inside the kind nodes and the pods.
@@ -163,15 +230,46 @@ func validateCodeLocations(c *Config, bad func(key, format string, args ...any))
 				}
 			}
 		}
-		if l.Image != "" {
+		if l.Image != "" && l.Build == nil {
 			if msg := checkImageRef(l.Image); msg != "" {
 				bad(key+".image", "%s", msg)
 			}
+		}
+		if l.Build != nil {
+			validateBuild(c, l, key, bad)
 		}
 		for k := range l.Env {
 			if !envName.MatchString(k) {
 				bad(key+".env."+k, "%q is not an environment variable name", k)
 			}
+		}
+	}
+}
+
+func validateBuild(c *Config, l CodeLocation, key string, bad func(key, format string, args ...any)) {
+	switch {
+	case c.ExistingCluster():
+		bad(key+".build", "builds are side-loaded into kind nodes, which an existing cluster (cluster.context) does not have; build and push the image yourself and use image: instead")
+		return
+	case l.Build.Context == "" && l.Path == "":
+		bad(key+".build.context", "is required for a location without path: (the directory docker build reads)")
+		return
+	}
+	spec, _ := c.BuildSpec(l)
+	if _, err := realDir(spec.Context); err != nil {
+		bad(key+".build.context", "%v", err)
+		return
+	}
+	if filepath.IsAbs(spec.Dockerfile) || strings.HasPrefix(filepath.Clean(spec.Dockerfile), "..") {
+		bad(key+".build.dockerfile", "%q must be a path inside the build context", l.Build.Dockerfile)
+	} else if st, err := os.Stat(filepath.Join(spec.Context, spec.Dockerfile)); err != nil || st.IsDir() {
+		bad(key+".build.dockerfile", "%s is not a file in the build context %s", spec.Dockerfile, spec.Context)
+	}
+	// With build: the tag of image: is replaced by the content tag, so
+	// image: may name just the repository.
+	if l.Image != "" && imageRepository(l.Image) != l.Image {
+		if msg := checkImageRef(l.Image); msg != "" {
+			bad(key+".image", "%s", msg)
 		}
 	}
 }

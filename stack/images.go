@@ -11,6 +11,7 @@ import (
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/imagebuild"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 )
@@ -22,8 +23,12 @@ func sideLoadImages(ctx context.Context, p *cluster.Provider, cfg *config.Config
 	images = append(images, cfg.Images...)
 	var candidates []string
 	for _, l := range cfg.CodeLocations {
-		if l.Image != "" {
-			candidates = append(candidates, l.Image)
+		img, err := cfg.LocationImage(l)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if img != "" {
+			candidates = append(candidates, img)
 		}
 	}
 	if len(candidates) == 0 {
@@ -43,14 +48,66 @@ func sideLoadImages(ctx context.Context, p *cluster.Provider, cfg *config.Config
 	return images, pulled, local, nil
 }
 
+// Builder builds a code location's image (cluster.Provider.BuildImage).
+type Builder interface {
+	BuildImage(ctx context.Context, spec imagebuild.Spec, ref string, progress func(string)) (string, error)
+	LocalImages(ctx context.Context, images []string) (map[string]cluster.LocalImage, error)
+}
+
+// buildImages builds the images of the locations with build: that the
+// Docker engine does not have. The tag hashes the build's inputs, so an
+// image with that tag is that build: nothing to do.
+func buildImages(ctx context.Context, b Builder, cfg *config.Config, out Printer) error {
+	for _, l := range cfg.CodeLocations {
+		spec, ok := cfg.BuildSpec(l)
+		if !ok {
+			continue
+		}
+		if _, err := buildImage(ctx, b, spec, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildImage builds one location's image unless the engine has its content
+// tag, and returns the tag.
+func buildImage(ctx context.Context, b Builder, spec imagebuild.Spec, out Printer) (string, error) {
+	ref, err := spec.Ref()
+	if err != nil {
+		return "", err
+	}
+	step := out.Start("build " + spec.Location)
+	have, err := b.LocalImages(ctx, []string{ref})
+	if err != nil {
+		step.Fail("")
+		return "", err
+	}
+	if _, ok := have[ref]; ok {
+		step.Done(ref + " up to date")
+		return ref, nil
+	}
+	id, err := b.BuildImage(ctx, spec, ref, func(line string) { step.Update("%s", line) })
+	if err != nil {
+		step.Fail("")
+		return "", err
+	}
+	step.Done(fmt.Sprintf("%s built (%s)", ref, shortID(id)))
+	return ref, nil
+}
+
 // keepImagePythonPath passes a location image's own PYTHONPATH into the
 // location's env: the chart sets PYTHONPATH in the location's pods (for
 // dagster-dev's run launcher module) and appends to a PYTHONPATH the env
 // sets, while one that only the image sets would be replaced.
 func keepImagePythonPath(vals map[string]any, cfg *config.Config, local map[string]cluster.LocalImage) {
 	for _, l := range cfg.CodeLocations {
-		img, ok := local[l.Image]
-		if !ok || l.Image == "" {
+		ref, err := cfg.LocationImage(l)
+		if err != nil || ref == "" {
+			continue
+		}
+		img, ok := local[ref]
+		if !ok {
 			continue
 		}
 		for _, kv := range img.Env {

@@ -265,6 +265,9 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]
 		step.Done("reused")
 	}
 
+	if err := buildImages(ctx, p, cfg, out); err != nil {
+		return nil, nil, nil, err
+	}
 	images, pulled, local, err := sideLoadImages(ctx, p, cfg)
 	if err != nil {
 		return nil, nil, nil, err

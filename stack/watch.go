@@ -11,8 +11,10 @@ import (
 	"helm.sh/helm/v3/pkg/storage/driver"
 
 	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/progress"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
@@ -68,6 +70,7 @@ func (w *Watch) Run(ctx context.Context) error {
 		// bound is the user's timeout, not the usual seconds.
 		c := &dagit.Client{BaseURL: cfg.DagitURL(), HTTP: &http.Client{Timeout: cfg.Timeout.Duration}}
 		opts.Code = watch.DagitLocations(c, cfg.Timeout.Duration)
+		opts.Images = &kindImages{p: cluster.NewProvider(), cfg: cfg}
 	}
 	return watch.Run(ctx, opts)
 }
@@ -116,4 +119,26 @@ func (r *chartRelease) Values(context.Context) (map[string]any, bool, error) {
 func (r *chartRelease) Upgrade(ctx context.Context, vals map[string]any) error {
 	_, err := (&chart.Apply{Config: r.ac, Namespace: r.namespace, ReleaseName: r.name, Values: vals}).Run(ctx)
 	return err
+}
+
+// kindImages is watch.Images for the config's kind cluster.
+type kindImages struct {
+	p   *cluster.Provider
+	cfg *config.Config
+}
+
+func (k *kindImages) BuildAndLoad(ctx context.Context, loc config.CodeLocation) (string, string, error) {
+	spec, ok := k.cfg.BuildSpec(loc)
+	if !ok {
+		return "", "", fmt.Errorf("code location %s has no build", loc.Name)
+	}
+	ref, err := buildImage(ctx, k.p, spec, progress.New(io.Discard))
+	if err != nil {
+		return "", "", err
+	}
+	loads, err := k.p.LoadImages(ctx, k.cfg.Cluster.Name, []string{ref}, nil)
+	if err != nil {
+		return "", "", err
+	}
+	return ref, imageIDs(loads)[ref], nil
 }

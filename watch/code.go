@@ -224,8 +224,11 @@ func (e *engine) syncCode(ctx context.Context, b batch) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(changes))
 	for i, cb := range changes {
-		for _, d := range cb.deps {
-			e.dependencyChanged(cb.root, d)
+		if e.opts.Images == nil || cb.root == nil || cb.root.loc.Build == nil {
+			// A location with build: has its image built with the values.
+			for _, d := range cb.deps {
+				e.dependencyChanged(cb.root, d)
+			}
 		}
 		if cb.name == "" {
 			cb.name = cb.root.loc.Name
@@ -302,6 +305,8 @@ func (e *engine) dependencyChanged(r *codeRoot, file string) {
 	loc := r.loc
 	var how string
 	switch {
+	case loc.Build != nil:
+		how = "run `dagster-dev up`: it builds the image (build:), side-loads it and rolls only this location"
 	case loc.Image != "":
 		how = fmt.Sprintf("rebuild it, e.g. `docker build -t %s %s`, then run `dagster-dev up`: it side-loads the image and rolls only this location", loc.Image, displayDir(r.dir))
 	default:

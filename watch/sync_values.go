@@ -3,6 +3,7 @@ package watch
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"time"
 
@@ -36,6 +37,11 @@ func (e *engine) syncValues(ctx context.Context, b batch) error {
 			return err
 		}
 	}
+	built, buildFiles, ok := e.buildImages(ctx, b)
+	if !ok {
+		return nil
+	}
+	changedFiles = append(changedFiles, buildFiles...)
 	if !b.all && len(changedFiles) == 0 {
 		return nil
 	}
@@ -70,6 +76,9 @@ func (e *engine) syncValues(ctx context.Context, b batch) error {
 	}
 	// What up learnt from the side-loaded images is not in the files.
 	values.CarrySideLoaded(vals, e.deployed)
+	for loc, id := range built {
+		values.SetLocationImageID(vals, loc, id)
+	}
 	want, err := canonical(vals)
 	if err != nil {
 		e.problem(fmt.Errorf("chart values: %w", err))
@@ -110,6 +119,40 @@ func (e *engine) syncValues(ctx context.Context, b batch) error {
 	}
 	e.valuesRoll = roll
 	return e.finishValues(ctx, b.first)
+}
+
+// buildImages builds and side-loads the images of the locations with
+// build: whose dependency files the batch changed (every one on a full
+// sync: files may have changed while watch was not running). It returns
+// the image IDs by location and the changed files; ok is false when a
+// build failed, which was reported: the release keeps its values.
+func (e *engine) buildImages(ctx context.Context, b batch) (ids map[string]string, files []string, ok bool) {
+	if e.opts.Images == nil {
+		return nil, nil, true
+	}
+	ids = map[string]string{}
+	for _, cb := range e.codeChanges(b) {
+		if cb.root == nil || cb.root.loc.Build == nil || (len(cb.deps) == 0 && !cb.fullReload) {
+			continue
+		}
+		loc := cb.root.loc
+		if len(cb.deps) > 0 {
+			e.rep.Info(fmt.Sprintf("code location %s: %s changed: building its image", loc.Name, fileList(cb.deps)))
+		}
+		ref, id, err := e.opts.Images.BuildAndLoad(ctx, loc)
+		if err != nil {
+			e.problem(fmt.Errorf("%w; release %s keeps the location's current image", err, e.opts.Release.Name()))
+			return nil, nil, false
+		}
+		ids[loc.Name] = id
+		if len(cb.deps) > 0 {
+			e.rep.Info(fmt.Sprintf("code location %s: image %s ready in the nodes %s after save", loc.Name, ref, roundDuration(time.Since(b.first))))
+			for _, d := range cb.deps {
+				files = append(files, filepath.Join(values.DisplayPath(cb.root.dir), d))
+			}
+		}
+	}
+	return ids, files, true
 }
 
 // finishValues finds the workloads the upgrade changed and waits for them.

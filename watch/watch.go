@@ -25,6 +25,15 @@ type Release interface {
 	Upgrade(ctx context.Context, vals map[string]any) error
 }
 
+// Images builds a code location's image and side-loads it into the
+// cluster; stack implements it with the cluster package.
+type Images interface {
+	// BuildAndLoad builds the location's content-tagged image unless the
+	// Docker engine has it, side-loads it into the nodes that lack it and
+	// returns its reference and image ID.
+	BuildAndLoad(ctx context.Context, loc config.CodeLocation) (ref, id string, err error)
+}
+
 // RolloutWaiter waits until a workload has rolled out its latest pod
 // template; readiness.WaitRollout is the default.
 type RolloutWaiter func(ctx context.Context, client kubernetes.Interface, namespace, kind, name string, timeout time.Duration) error
@@ -41,6 +50,10 @@ type Options struct {
 	// Code reloads `path` code locations when their files change (and
 	// every location once with Once). Without it code is not watched.
 	Code CodeLocations
+	// Images builds and side-loads the images of code locations with
+	// build: when their dependency files change. Without it watch says
+	// which command to run instead.
+	Images Images
 	// Reporter receives all output; nil discards it.
 	Reporter Reporter
 	// Once makes Run sync once, wait for the rollouts and return (--once).

@@ -147,3 +147,14 @@ func canonicalRef(ref string) string {
 	}
 	return reference.TagNameOnly(named).String()
 }
+
+// SetLocationImageID sets the image-ID annotation of one code location's
+// entry: watch uses it for an image it built and side-loaded, leaving the
+// other entries' annotations as CarrySideLoaded set them.
+func SetLocationImageID(vals map[string]any, location, id string) {
+	for _, entry := range deploymentEntries(vals) {
+		if name, _ := entry["name"].(string); name == location {
+			setAnnotation(entry, ImageIDAnnotation, id)
+		}
+	}
+}

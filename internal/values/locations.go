@@ -70,8 +70,12 @@ func userDeployments(cfg *config.Config, existing any) ([]any, error) {
 // locationValues is one userDeployments entry.
 func locationValues(cfg *config.Config, l config.CodeLocation) (map[string]any, error) {
 	entry := map[string]any{"name": l.Name}
-	if l.Image != "" {
-		repo, tag, err := splitImage(l.Image)
+	img, err := cfg.LocationImage(l)
+	if err != nil {
+		return nil, err
+	}
+	if img != "" {
+		repo, tag, err := splitImage(img)
 		if err != nil {
 			return nil, err
 		}
