@@ -281,11 +281,22 @@ func TestEnvHoldsOnlyChartSecretRefs(t *testing.T) {
 	}
 }
 
+// The chart's GRPC_DNS_RESOLVER default yields to the user's env.
+func TestGRPCResolverDefaultIsOverridable(t *testing.T) {
+	m := render(t, "dagster", values(t, "dagit:\n  env:\n    GRPC_DNS_RESOLVER: ares\n"))
+	if got := configMapData(t, m, "dagster-dagit-env")["GRPC_DNS_RESOLVER"]; got != "ares" {
+		t.Errorf("dagit-env GRPC_DNS_RESOLVER = %q, want the user's ares", got)
+	}
+	if got := configMapData(t, m, "dagster-job-runner-env")["GRPC_DNS_RESOLVER"]; got != "native" {
+		t.Errorf("job-runner-env GRPC_DNS_RESOLVER = %q, want the default native", got)
+	}
+}
+
 func TestEnvConfigMaps(t *testing.T) {
 	m := render(t, "dagster", values(t, envValues+"\ndagster_home: /home/d\n"))
 	got := configMapData(t, m, "dagster-dagit-env")
 	want := map[string]string{"DAGSTER_HOME": "/home/d", "DAGIT_A": "1", "NUM": "3", "FLAG": "true",
-		"PYTHONPATH": "/opt/dagster/dagster-dev-lib"}
+		"PYTHONPATH": "/opt/dagster/dagster-dev-lib", "GRPC_DNS_RESOLVER": "native"}
 	if len(got) != len(want) {
 		t.Errorf("dagit-env = %v, want %v (empty values skipped)", got, want)
 	}
@@ -295,7 +306,7 @@ func TestEnvConfigMaps(t *testing.T) {
 		}
 	}
 	runner := configMapData(t, m, "dagster-job-runner-env")
-	if runner["DAGSTER_HOME"] != "/home/d" || runner["RUNNER_A"] != "x" || runner["PYTHONPATH"] != "/opt/dagster/dagster-dev-lib" || len(runner) != 3 {
+	if runner["DAGSTER_HOME"] != "/home/d" || runner["RUNNER_A"] != "x" || runner["PYTHONPATH"] != "/opt/dagster/dagster-dev-lib" || runner["GRPC_DNS_RESOLVER"] != "native" || len(runner) != 4 {
 		t.Errorf("job-runner-env = %v", runner)
 	}
 	// A component's own dagster_home wins over the shared one, in the env and in the mounts.

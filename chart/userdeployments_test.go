@@ -300,7 +300,7 @@ func TestUserDeploymentsEnv(t *testing.T) {
 		t.Errorf("ml env ConfigMap = %v", data)
 	}
 	// The shared env ConfigMap is untouched by location env.
-	if got := configMapData(t, m, "dagster-job-runner-env"); len(got) != 3 || got["RUNNER"] != "x" {
+	if got := configMapData(t, m, "dagster-job-runner-env"); len(got) != 4 || got["RUNNER"] != "x" {
 		t.Errorf("job-runner-env = %v", got)
 	}
 	// Only chart-owned variables in `env`: it beats every envFrom source.
@@ -602,6 +602,11 @@ func TestBundledLocationUnchanged(t *testing.T) {
 	c["command"] = newCmd
 	for _, path := range [][]string{{"metadata", "labels"}, {"spec", "template", "metadata", "labels"}} {
 		_ = unstructured.SetNestedField(dep, "user-code", append(path, LabelCodeLocation)...)
+	}
+	// The job-runner env ConfigMap gained the GRPC_DNS_RESOLVER default,
+	// so its checksum changed with it.
+	if sum, ok, _ := unstructured.NestedString(got["Deployment/dagster-user-code"].(map[string]any), "spec", "template", "metadata", "annotations", "checksum/job-runner-env"); ok {
+		_ = unstructured.SetNestedField(dep, sum, "spec", "template", "metadata", "annotations", "checksum/job-runner-env")
 	}
 	svc := before["Service/dagster-user-code"].(map[string]any)
 	for _, path := range [][]string{{"metadata", "labels"}, {"spec", "selector"}} {

@@ -77,3 +77,59 @@ func TestCodeLocationsInvalid(t *testing.T) {
 		}
 	}
 }
+
+func TestCodeLocationBuild(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"analytics/defs.py":          "",
+		"analytics/Dockerfile":       "FROM dagster\n",
+		"analytics/requirements.txt": "pandas\n",
+		"ml/docker/ml.Dockerfile":    "FROM dagster\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := Load(writeConfig(t, dir, `
+codeLocations:
+  - name: analytics
+    path: ./analytics
+    file: defs.py
+    build: {}
+  - name: ml
+    image: my-team/ml
+    module: ml.defs
+    build: {context: ./ml, dockerfile: docker/ml.Dockerfile}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := cfg.LocationImage(cfg.CodeLocations[0])
+	if err != nil || !strings.HasPrefix(a, BuildRepository+"analytics:dd-") {
+		t.Errorf("analytics image %q, %v", a, err)
+	}
+	spec, _ := cfg.BuildSpec(cfg.CodeLocations[0])
+	if !spec.DependenciesOnly || spec.Context != filepath.Join(dir, "analytics") {
+		t.Errorf("analytics spec %+v", spec)
+	}
+	m, err := cfg.LocationImage(cfg.CodeLocations[1])
+	if err != nil || !strings.HasPrefix(m, "my-team/ml:dd-") {
+		t.Errorf("ml image %q, %v", m, err)
+	}
+
+	for _, c := range []struct{ body, want string }{
+		{"codeLocations:\n  - name: a\n    module: a.defs\n    image: x/a:1\n    build: {}\n", "codeLocations[0].build.context: is required for a location without path:"},
+		{"codeLocations:\n  - name: a\n    path: ./analytics\n    file: defs.py\n    build: {dockerfile: nope/Dockerfile}\n", "codeLocations[0].build.dockerfile: nope/Dockerfile is not a file in the build context"},
+		{"codeLocations:\n  - name: a\n    path: ./analytics\n    file: defs.py\n    build: {dockerfile: ../Dockerfile}\n", "must be a path inside the build context"},
+		{"codeLocations:\n  - name: a\n    path: ./analytics\n    file: defs.py\n    build: {contxt: .}\n", "contxt"},
+	} {
+		_, err := Load(writeConfig(t, dir, c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.body, err, c.want)
+		}
+	}
+}

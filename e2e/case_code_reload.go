@@ -140,7 +140,9 @@ func (l *scratchLocation) waitReload(ctx context.Context, timeout time.Duration,
 				return r, nil
 			}
 		case p := <-l.events.problems:
-			problems = append(problems, p)
+			// Nothing else reports problems in the scratch config: this
+			// one is about the reload being waited for.
+			return watch.Reload{}, fmt.Errorf("watch reported a problem instead of the expected reload of %s: %w", scratchLocationName, p)
 		case err := <-l.done:
 			if errors.Is(err, watch.ErrAlreadyWatching) {
 				return watch.Reload{}, skipf("%v: stop it to test code reload", err)

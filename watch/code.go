@@ -114,26 +114,30 @@ func fileList(files []string) string {
 	return fmt.Sprintf("%s and %d more files", strings.Join(files[:maxShown], ", "), len(files)-maxShown)
 }
 
-// codeState is what watch last saw of each location, for the diff of the
-// next reload.
+// codeState is what watch last saw of each location: the last loaded
+// entry (the diff of the next reload is against it, so a recovery reports
+// what changed since the last good load, not everything) and whether the
+// last load failed.
 type codeState struct {
 	mu      sync.Mutex
 	entries map[string]dagit.LocationEntry
+	failed  map[string]bool
 }
 
-func (s *codeState) get(name string) (dagit.LocationEntry, bool) {
+// get returns the last loaded entry and whether the last load failed.
+func (s *codeState) get(name string) (last dagit.LocationEntry, known, failed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.entries[name]
-	return e, ok
+	last, known = s.entries[name]
+	return last, known, s.failed[name]
 }
 
 // names lists the locations seen, sorted.
 func (s *codeState) names() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.entries))
-	for n := range s.entries {
+	out := make([]string, 0, len(s.failed))
+	for n := range s.failed {
 		out = append(out, n)
 	}
 	slices.Sort(out)
@@ -144,9 +148,12 @@ func (s *codeState) set(e dagit.LocationEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.entries == nil {
-		s.entries = map[string]dagit.LocationEntry{}
+		s.entries, s.failed = map[string]dagit.LocationEntry{}, map[string]bool{}
 	}
-	s.entries[e.Name] = e
+	s.failed[e.Name] = e.LoadError != nil
+	if e.LoadError == nil {
+		s.entries[e.Name] = e
+	}
 }
 
 // codeBatch is what one batch changed in one location.
@@ -270,7 +277,7 @@ func (e *engine) reload(ctx context.Context, name string, files []string, first 
 	if len(files) == 0 || first.IsZero() {
 		first = start
 	}
-	before, known := e.code.get(name)
+	before, known, failed := e.code.get(name)
 	entry, err := e.opts.Code.Reload(ctx, name)
 	if err != nil {
 		var re *dagit.ReloadError
@@ -290,7 +297,7 @@ func (e *engine) reload(ctx context.Context, name string, files []string, first 
 		e.problems.Add(1)
 		return nil
 	}
-	r.Recovered = known && before.LoadError != nil
+	r.Recovered = failed
 	r.Definitions = len(entry.Definitions.All())
 	if known {
 		r.Added, r.Removed = before.Definitions.Diff(entry.Definitions)

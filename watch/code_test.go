@@ -223,6 +223,10 @@ func TestCodeLoadErrorIsReportedAtTheUsersLineAndRecovers(t *testing.T) {
 	if r.Err != nil || !r.Recovered || !strings.Contains(r.Summary(), "recovered") {
 		t.Errorf("%+v: %s", r, r.Summary())
 	}
+	// The diff is against the last good load, not the failed one.
+	if len(r.Added) != 1 || r.Added[0].Name != "fixed" || len(r.Removed) != 0 {
+		t.Errorf("recovery diff +%v -%v, want +job fixed", r.Added, r.Removed)
+	}
 }
 
 func TestCodeCheckoutOfManyFilesIsOneReload(t *testing.T) {

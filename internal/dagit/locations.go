@@ -357,13 +357,15 @@ func (c *Client) ReloadWhenReachable(ctx context.Context, name string, p Poll) (
 	defer cancel()
 	var entry LocationEntry
 	var lastErr error
+	var start time.Time
 	err := wait.PollUntilContextCancel(ctx, p.Every(), true, func(ctx context.Context) (bool, error) {
+		start = time.Now()
 		e, err := c.ReloadLocation(ctx, name)
 		switch {
 		case ctx.Err() != nil:
 			return false, nil
 		case err == nil && !e.unreachable():
-			entry, lastErr = e, nil
+			entry, lastErr = c.freshEntry(ctx, e), nil
 			return true, nil
 		case err == nil:
 			entry, lastErr = e, fmt.Errorf("code location %q: %s", name, text.FirstLine(e.LoadError.Message))
@@ -371,6 +373,14 @@ func (c *Client) ReloadWhenReachable(ctx context.Context, name string, p Poll) (
 		case IsTemporary(err) || unreachable(err):
 			lastErr = err
 			return false, nil
+		}
+		// Reloading a location that failed to load, Dagit 1.13 reloads it
+		// and then answers HTTP 500 with the old error (building its
+		// answer from the workspace as it was before): the workspace
+		// entry holds the result.
+		if l, ok := c.reloadedEntry(ctx, name, err, start); ok {
+			entry, lastErr = l, nil
+			return true, nil
 		}
 		lastErr = err
 		return true, nil
@@ -385,6 +395,48 @@ func (c *Client) ReloadWhenReachable(ctx context.Context, name string, p Poll) (
 		lastErr = err
 	}
 	return entry, fmt.Errorf("reloading code location %q: its code server did not answer within %s: %w", name, p.Timeout, lastErr)
+}
+
+// freshEntry reads e's location from the workspace after a successful
+// reload mutation. Dagit 1.13 answers the mutation with the new timestamp
+// and version key but the definitions from before the reload (each answer
+// one save behind); the workspace, read after, has the reloaded ones. e is
+// returned when the workspace cannot be read or holds an older entry.
+func (c *Client) freshEntry(ctx context.Context, e LocationEntry) LocationEntry {
+	locs, err := c.Locations(ctx)
+	if err != nil {
+		return e
+	}
+	for _, l := range locs {
+		if l.Name == e.Name && l.LoadStatus == LocationLoaded && !l.Updated.Before(e.Updated) {
+			return l
+		}
+	}
+	return e
+}
+
+// reloadedEntry reads name's workspace entry after a reload that failed
+// with a RequestError and returns it when Dagit updated it since start (it
+// runs on this machine's clock, give or take a second), or when it holds
+// an error in the user's code.
+func (c *Client) reloadedEntry(ctx context.Context, name string, reloadErr error, start time.Time) (LocationEntry, bool) {
+	var re *RequestError
+	if !errors.As(reloadErr, &re) {
+		return LocationEntry{}, false
+	}
+	locs, err := c.Locations(ctx)
+	if err != nil {
+		return LocationEntry{}, false
+	}
+	for _, l := range locs {
+		if l.Name != name || l.LoadStatus != LocationLoaded || l.unreachable() {
+			continue
+		}
+		if l.LoadError != nil || l.Updated.After(start.Add(-time.Second)) {
+			return l, true
+		}
+	}
+	return LocationEntry{}, false
 }
 
 // unreachable is an entry whose load failed because its server did not answer.

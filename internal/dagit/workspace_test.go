@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,9 +172,16 @@ func TestReloadWhenReachable(t *testing.T) {
 	unreachableEntry := data(`{"reloadRepositoryLocation":{"__typename":"WorkspaceLocationEntry","name":"user-code","loadStatus":"LOADED","updatedTimestamp":1,"versionKey":"v-1",
 	  "locationOrLoadError":{"__typename":"PythonError","message":"dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server\n","className":"DagsterUserCodeUnreachableError","stack":[],"errorChain":[]}}}`)
 	f.on("DagsterDevReloadLocation", unreachable500, unreachableEntry, data(`{"reloadRepositoryLocation":`+loadedEntry+`}`))
+	// The mutation answers with the new timestamp but the definitions
+	// from before the reload; the workspace has the reloaded ones.
+	reloaded := strings.Replace(loadedEntry, `{"name":"daily"}`, `{"name":"daily"},{"name":"weekly"}`, 1)
+	f.on("DagsterDevLocations", data(`{"workspaceOrError":{"__typename":"Workspace","locationEntries":[`+reloaded+`]}}`))
 	e, err := c.ReloadWhenReachable(context.Background(), "user-code", fastPoll)
 	if err != nil || !e.Loaded() {
 		t.Fatalf("ReloadWhenReachable = %+v, %v", e, err)
+	}
+	if !slices.Contains(e.Definitions.Repositories[0].Jobs, "weekly") {
+		t.Errorf("the stale answer of the mutation was returned: %+v", e.Definitions)
 	}
 	if n := len(f.requests("DagsterDevReloadLocation")); n != 3 {
 		t.Errorf("%d reloads, want 3", n)
@@ -183,6 +192,33 @@ func TestReloadWhenReachable(t *testing.T) {
 	f.on("DagsterDevReloadLocation", data(`{"reloadRepositoryLocation":{"__typename":"RepositoryLocationNotFound","message":"Location user-code does not exist"}}`))
 	if _, err := c.ReloadWhenReachable(context.Background(), "user-code", fastPoll); err == nil || len(f.requests("DagsterDevReloadLocation")) != 1 {
 		t.Errorf("not found: err %v after %d reloads", err, len(f.requests("DagsterDevReloadLocation")))
+	}
+
+	// A load error that Dagit answers as an HTTP 500: the entry holds it.
+	f, c = newFakeDagit(t)
+	f.on("DagsterDevReloadLocation", fakeResponse{status: 500, body: `{"errors":[{"message":"Failure loading user-code: dagster._core.errors.DagsterUserCodeLoadError: Error occurred during the loading of Dagster definitions"}]}`})
+	f.on("DagsterDevLocations", data(`{"workspaceOrError":{"__typename":"Workspace","locationEntries":[{"__typename":"WorkspaceLocationEntry","name":"user-code","loadStatus":"LOADED","updatedTimestamp":2,"versionKey":"2","locationOrLoadError":{"__typename":"PythonError",`+strings.TrimPrefix(syntaxLoadError, "{")+`}]}}`))
+	e, err = c.ReloadWhenReachable(context.Background(), "user-code", fastPoll)
+	if err != nil || e.LoadError == nil || e.Loaded() {
+		t.Fatalf("load error as HTTP 500: %+v, %v", e, err)
+	}
+	if f, ok := e.LoadError.UserFrame(); !ok || f.Line == 0 {
+		t.Errorf("no user frame in %+v", e.LoadError)
+	}
+
+	// Reloading a failed location: Dagit reloads it, then answers HTTP 500
+	// with the old error; the entry, updated since, is the result.
+	f, c = newFakeDagit(t)
+	f.on("DagsterDevReloadLocation", fakeResponse{status: 500, body: `{"errors":[{"message":"Failure loading user-code: dagster._core.errors.DagsterUserCodeLoadError: old error"}]}`})
+	fresh := strings.Replace(loadedEntry, `"updatedTimestamp":1767225600.25`, fmt.Sprintf(`"updatedTimestamp":%d`, time.Now().Unix()+1), 1)
+	f.on("DagsterDevLocations", data(`{"workspaceOrError":{"__typename":"Workspace","locationEntries":[`+fresh+`]}}`))
+	if e, err = c.ReloadWhenReachable(context.Background(), "user-code", fastPoll); err != nil || !e.Loaded() {
+		t.Fatalf("recovery answered as HTTP 500: %+v, %v", e, err)
+	}
+	// ... but an entry older than the reload is not its result.
+	f.on("DagsterDevLocations", data(`{"workspaceOrError":{"__typename":"Workspace","locationEntries":[`+loadedEntry+`]}}`))
+	if _, err = c.ReloadWhenReachable(context.Background(), "user-code", fastPoll); err == nil {
+		t.Fatal("a stale entry was taken for the reload's result")
 	}
 
 	// A server that never answers: the timeout, with the last error.

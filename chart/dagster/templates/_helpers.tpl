@@ -148,10 +148,16 @@ helpers compute the same names from the parent's view of the subchart values.
 
 {{/*
 Environment ConfigMap data: DAGSTER_HOME plus every non-empty entry of the env map, as strings.
+GRPC_DNS_RESOLVER defaults to "native" (the env map may set it): gRPC's bundled c-ares resolver
+took 2-3 s per code-server call on a kind cluster without upstream DNS (each Dagster gRPC call
+resolves the Service name again), the system resolver 7 ms; a reload makes several such calls.
 (dict "home" <path> "env" <map> "key" "dagit.env")
 */}}
 {{- define "dagster.envData" -}}
 DAGSTER_HOME: {{ .home | quote }}
+{{- if not (hasKey (.env | default dict) "GRPC_DNS_RESOLVER") }}
+GRPC_DNS_RESOLVER: "native"
+{{- end }}
 {{- if .lib }}
 PYTHONPATH: {{ include "dagster.lib.pythonPath" (dict "lib" .lib "env" .env) | quote }}
 {{- end }}
