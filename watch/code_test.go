@@ -340,6 +340,16 @@ func TestSyncOnceReloadsEveryLocation(t *testing.T) {
 	}
 }
 
+// A location whose directory the repository's .gitignore ignores (a
+// scratch project) is still watched: declaring it says so.
+func TestCodeLocationInAnIgnoredDirectory(t *testing.T) {
+	cfg, fd := codeProject(t)
+	write(t, cfg.Dir, ".gitignore", "/analytics/\n")
+	rec := runCodeWatch(t, cfg, fd)
+	write(t, filepath.Join(cfg.Dir, "analytics"), "definitions.py", "JOB daily\nJOB more\n")
+	waitUntil(t, "the reload", func() bool { return len(rec.reloadList()) == 2 })
+}
+
 func TestCodeTreeIgnoreRules(t *testing.T) {
 	cfg, _ := codeProject(t)
 	dir := filepath.Join(cfg.Dir, "analytics")

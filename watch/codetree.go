@@ -96,6 +96,13 @@ func (r *codeRoot) load() {
 			break
 		}
 	}
+	r.rebuildLocked()
+	if r.matcher.Match(splitPath(r.dir), true) {
+		// The rules above ignore the location's directory itself (a
+		// scratch or generated project): declaring it as a location says
+		// otherwise, and they would ignore every file in it.
+		r.patterns = map[string][]gitignore.Pattern{}
+	}
 	_ = filepath.WalkDir(r.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil
@@ -212,11 +219,13 @@ func (t *codeTree) rootsOf(p string) []*codeRoot {
 	return out
 }
 
-// walk lists the directories to watch below dir (dir included) and the
-// files in them, skipping ignored ones. A directory that vanishes during
-// the walk (a checkout in progress) is skipped, not an error: its removal
-// is an event of its own.
-func (r *codeRoot) walk(dir string) (dirs, files []string, err error) {
+// walk calls onDir for dir and every directory below it that is not
+// ignored, before reading it, and lists the files in them: a watch added by
+// onDir is in place before the directory is listed, so a file created
+// meanwhile is either listed or seen as an event. A directory that
+// vanishes during the walk (a checkout in progress) is skipped, not an
+// error: its removal is an event of its own.
+func (r *codeRoot) walk(dir string, onDir func(string) error) (files []string, err error) {
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -231,8 +240,7 @@ func (r *codeRoot) walk(dir string) (dirs, files []string, err error) {
 			if p != r.dir && r.ignored(p, true) {
 				return filepath.SkipDir
 			}
-			dirs = append(dirs, p)
-			return nil
+			return onDir(p)
 		}
 		if !r.ignored(p, false) && d.Type().IsRegular() {
 			files = append(files, p)
@@ -242,5 +250,5 @@ func (r *codeRoot) walk(dir string) (dirs, files []string, err error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
 	}
-	return dirs, files, err
+	return files, err
 }

@@ -65,14 +65,14 @@ func newFileWatch(files, dirs []string, code *codeTree) (*fileWatch, error) {
 // and returns the files found: when a directory appears (a checkout, a
 // moved package), its files were written before the watch saw them.
 func (f *fileWatch) addTree(r *codeRoot, dir string) ([]string, error) {
-	dirs, files, err := r.walk(dir)
+	files, err := r.walk(dir, func(d string) error {
+		if err := f.w.Add(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w", d, inotifyHint(err))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("watching code location %s: %w", r.loc.Name, err)
-	}
-	for _, d := range dirs {
-		if err := f.w.Add(d); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("watching code location %s: %s: %w", r.loc.Name, d, inotifyHint(err))
-		}
 	}
 	return files, nil
 }
