@@ -130,13 +130,14 @@ func statusCommand() *cli.Command {
 func watchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "watch",
-		Usage: "hot-reload env values and ConfigMap/Secret files into the running environment",
+		Usage: "hot-reload your code, env values and ConfigMap/Secret files into the running environment",
 		Description: `Syncs once, then applies every saved change of the files declared under watch: in
 dagster-dev.yaml (and of the values files), restarting exactly the workloads that use
-what changed. A bad edit is reported and skipped; the running environment keeps its
-last good state. Ctrl-C stops.`,
+what changed, and reloads a path code location in Dagit when its files change (no
+restart; the next run executes the new code). A bad edit is reported and skipped; the
+running environment keeps its last good state. Ctrl-C stops.`,
 		Flags: []cli.Flag{configFlag, contextFlag, timeoutFlag,
-			&cli.BoolFlag{Name: "once", Usage: "sync once, wait for the restarts, and exit"}},
+			&cli.BoolFlag{Name: "once", Usage: "sync once, reload every code location, wait for the restarts, and exit"}},
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c)
 			if err != nil {
