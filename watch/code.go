@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/values"
 )
 
 // CodeLocations is the running Dagster's view of the code locations;
@@ -173,7 +174,7 @@ func (e *engine) codeChanges(b batch) []*codeBatch {
 	by := map[*codeRoot]*codeBatch{}
 	get := func(r *codeRoot) *codeBatch {
 		if by[r] == nil {
-			by[r] = &codeBatch{root: r}
+			by[r] = &codeBatch{name: r.loc.Name, root: r}
 		}
 		return by[r]
 	}
@@ -223,7 +224,7 @@ func (e *engine) syncCode(ctx context.Context, b batch) error {
 		// --once reloads every location, image ones included: a script
 		// that rebuilt an image under the same tag asks for this.
 		for _, name := range e.code.names() {
-			if !slices.ContainsFunc(changes, func(cb *codeBatch) bool { return cb.root.loc.Name == name }) {
+			if !slices.ContainsFunc(changes, func(cb *codeBatch) bool { return cb.name == name }) {
 				changes = append(changes, &codeBatch{name: name, fullReload: true})
 			}
 		}
@@ -236,9 +237,6 @@ func (e *engine) syncCode(ctx context.Context, b batch) error {
 			for _, d := range cb.deps {
 				e.dependencyChanged(cb.root, d)
 			}
-		}
-		if cb.name == "" {
-			cb.name = cb.root.loc.Name
 		}
 		if len(cb.files) == 0 && !cb.fullReload {
 			continue
@@ -322,14 +320,12 @@ func (e *engine) dependencyChanged(r *codeRoot, file string) {
 	e.rep.Info(fmt.Sprintf("code location %s: %s changed: dependencies need a new image, a reload does not install them; %s", loc.Name, file, how))
 }
 
+// displayDir is dir as a shell argument: relative to the working
+// directory when below it (values.DisplayPath), with ./ in front.
 func displayDir(dir string) string {
-	if wd, err := filepath.Abs("."); err == nil {
-		if rel, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(rel, "..") {
-			if rel == "." {
-				return "."
-			}
-			return "./" + rel
-		}
+	p := values.DisplayPath(dir)
+	if filepath.IsAbs(p) || p == "." {
+		return p
 	}
-	return dir
+	return "./" + p
 }

@@ -323,13 +323,14 @@ func TestSyncOnceReloadsEveryLocation(t *testing.T) {
 	cfg, fd := codeProject(t)
 	other := filepath.Join(cfg.Dir, "image-location")
 	write(t, other, "definitions.py", "JOB a\n")
-	fd.dirs["ml"] = other // a location without path: in its image
+	fd.dirs["ml"] = other // locations without path: in their images
+	fd.dirs["nlp"] = other
 	client := cluster(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	rec := &recorder{}
 	if err := Sync(context.Background(), Options{Config: cfg, Client: client, Reporter: rec, Code: fd, Once: true, WaitRollout: (&waiter{}).wait}); err != nil {
 		t.Fatal(err)
 	}
-	if fd.count("analytics") != 1 || fd.count("ml") != 1 {
+	if fd.count("analytics") != 1 || fd.count("ml") != 1 || fd.count("nlp") != 1 {
 		t.Errorf("reloads %v", fd.reloads)
 	}
 	// A load error fails --once.

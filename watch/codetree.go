@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/imagebuild"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
 
@@ -58,16 +59,6 @@ var alwaysIgnoredDirs = map[string]bool{
 	"__pycache__": true, ".mypy_cache": true, ".pytest_cache": true, ".ruff_cache": true,
 	".ipynb_checkpoints": true, ".tox": true, ".nox": true, ".venv": true, "venv": true,
 	"node_modules": true, ".idea": true, ".vscode": true, ".dagster": true, ".eggs": true,
-}
-
-// dependencyFiles are the names that define a location's Python
-// environment rather than its code.
-func isDependencyFile(base string) bool {
-	switch base {
-	case "pyproject.toml", "setup.py", "setup.cfg", "Pipfile", "Pipfile.lock", "poetry.lock", "uv.lock", "Dockerfile":
-		return true
-	}
-	return strings.HasPrefix(base, "requirements") && strings.HasSuffix(base, ".txt")
 }
 
 func newCodeTree(cfg *config.Config) *codeTree {
@@ -202,7 +193,7 @@ func (r *codeRoot) ignoredLocked(p string, isDir bool) bool {
 // kind classifies a changed file of the location.
 func (r *codeRoot) kind(p string) FileKind {
 	base := filepath.Base(p)
-	if isDependencyFile(base) {
+	if imagebuild.IsDependencyFile(base) {
 		return KindDependency
 	}
 	return KindCode
