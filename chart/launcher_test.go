@@ -204,10 +204,10 @@ func TestLauncherLocationContextOff(t *testing.T) {
 		t.Errorf("run_launcher = %v.%v, want the plain dagster_celery_k8s.CeleryK8sRunLauncher", rl["module"], rl["class"])
 	}
 	lc := launcherConfig(t, inst)
-	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-example"}) {
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-home", "tmp", "dagster-dev-example"}) {
 		t.Errorf("launcher volumes = %v", got)
 	}
-	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-example"}) {
+	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-home", "tmp", "dagster-dev-example"}) {
 		t.Errorf("launcher volume_mounts = %v", got)
 	}
 	for name, cname := range podsWithLibrary {
@@ -224,10 +224,16 @@ func TestLauncherLocationContextOff(t *testing.T) {
 			t.Errorf("%s PYTHONPATH = %q with locationContext=false", cm, got)
 		}
 	}
-	// Off and no example: no launcher volumes at all.
+	// The plain launcher cannot take a securityContext or resources (dagster-celery-k8s rejects them).
+	for _, k := range []string{"security_context", "resources"} {
+		if _, ok := lc[k]; ok {
+			t.Errorf("launcher %s set with locationContext=false", k)
+		}
+	}
+	// Off and no example: only the writable DAGSTER_HOME and /tmp.
 	m = render(t, "dagster", values(t, twoLocations+launcherOff+"userCode: {example: {enabled: false}}\n"))
 	lc = launcherConfig(t, instanceConfig(t, m, "dagster"))
-	if lc["volumes"] != nil || lc["volume_mounts"] != nil {
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-home", "tmp"}) {
 		t.Errorf("launcher volumes %v mounts %v", lc["volumes"], lc["volume_mounts"])
 	}
 }

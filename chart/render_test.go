@@ -373,6 +373,9 @@ celery: {configSource: {task_default_priority: 7}}
 		image_pull_secrets labels fail_pod_on_run_failure job_namespace`) {
 		accepted[k] = true
 	}
+	// The subclass (files/dagster_dev_launcher.py) also takes these two.
+	accepted["security_context"] = true
+	accepted["resources"] = true
 	for k := range lc {
 		if !accepted[k] {
 			t.Errorf("run launcher config key %q is not accepted by CeleryK8sRunLauncher", k)
@@ -406,13 +409,13 @@ celery: {configSource: {task_default_priority: 7}}
 	// (The launcher's module comes first: see TestLauncherLibrary.)
 	vols := lc["volumes"].([]any)
 	mounts := lc["volume_mounts"].([]any)
-	if len(vols) != 2 || len(mounts) != 2 {
+	if len(vols) != 4 || len(mounts) != 4 {
 		t.Fatalf("launcher volumes %v mounts %v", vols, mounts)
 	}
-	if nested(t, vols[1].(map[string]any), "configMap", "name") != "dagster-user-code-example" {
-		t.Errorf("launcher volume = %v", vols[1])
+	if nested(t, vols[3].(map[string]any), "configMap", "name") != "dagster-user-code-example" {
+		t.Errorf("launcher volume = %v", vols[3])
 	}
-	mountPath := mounts[1].(map[string]any)["mountPath"].(string)
+	mountPath := mounts[3].(map[string]any)["mountPath"].(string)
 	if mounts[1].(map[string]any)["name"] != vols[1].(map[string]any)["name"] {
 		t.Errorf("launcher mount %v does not name volume %v", mounts[1], vols[1])
 	}
@@ -999,14 +1002,14 @@ func TestUserCode(t *testing.T) {
 	if !equalStrings(cmd, want) {
 		t.Errorf("own code command:\n got %v\nwant %v", cmd, want)
 	}
-	if got := volumeNames(c["volumeMounts"]); !equalStrings(got, []string{"dagster-home", "dagster-dev-lib"}) {
+	if got := volumeNames(c["volumeMounts"]); !equalStrings(got, []string{"dagster-home", "tmp", "dagster-dev-lib"}) {
 		t.Errorf("own code mounts %v; want no example", got)
 	}
 	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
-	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib"}) {
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp"}) {
 		t.Errorf("launcher volumes = %v; want no example", got)
 	}
-	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib"}) {
+	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp"}) {
 		t.Errorf("launcher volume_mounts = %v; want no example", got)
 	}
 

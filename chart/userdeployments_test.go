@@ -199,10 +199,10 @@ func TestUserDeploymentsWithoutTheExample(t *testing.T) {
 		t.Errorf("workspace locations = %v", names)
 	}
 	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
-	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib"}) {
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp"}) {
 		t.Errorf("launcher volumes = %v; want no example", got)
 	}
-	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib"}) {
+	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp"}) {
 		t.Errorf("launcher volume_mounts = %v; want no example", got)
 	}
 	var inits []string
@@ -341,13 +341,15 @@ func TestUserDeploymentsVolumesAndPod(t *testing.T) {
 	m := render(t, "dagster", values(t, twoLocations+"podAnnotations: {team: data, dagster-dev.io/image-id: global}\n"))
 	d, a := codeServer(t, m, "dagster-code-analytics")
 	mounts := nested(t, a, "volumeMounts").([]any)
-	if len(mounts) != 3 || mounts[0].(map[string]any)["name"] != "dagster-home" || mounts[1].(map[string]any)["name"] != "dagster-dev-lib" ||
-		!reflect.DeepEqual(mounts[2], map[string]any{"name": "settings", "mountPath": "/etc/analytics", "readOnly": true}) {
+	if len(mounts) != 4 || mounts[0].(map[string]any)["name"] != "dagster-home" || mounts[1].(map[string]any)["name"] != "tmp" ||
+		mounts[2].(map[string]any)["name"] != "dagster-dev-lib" ||
+		!reflect.DeepEqual(mounts[3], map[string]any{"name": "settings", "mountPath": "/etc/analytics", "readOnly": true}) {
 		t.Errorf("analytics mounts = %v", mounts)
 	}
 	vols := podSpec(t, d)["volumes"].([]any)
-	if len(vols) != 3 || vols[0].(map[string]any)["name"] != "dagster-home" || vols[1].(map[string]any)["name"] != "dagster-dev-lib" ||
-		!reflect.DeepEqual(vols[2], map[string]any{"name": "settings", "configMap": map[string]any{"name": "analytics-settings"}}) {
+	if len(vols) != 4 || vols[0].(map[string]any)["name"] != "dagster-home" || vols[1].(map[string]any)["name"] != "tmp" ||
+		vols[2].(map[string]any)["name"] != "dagster-dev-lib" ||
+		!reflect.DeepEqual(vols[3], map[string]any{"name": "settings", "configMap": map[string]any{"name": "analytics-settings"}}) {
 		t.Errorf("analytics volumes = %v", vols)
 	}
 	if got := nested(t, a, "resources", "requests", "cpu"); got != "100m" {
@@ -358,7 +360,7 @@ func TestUserDeploymentsVolumesAndPod(t *testing.T) {
 		t.Errorf("analytics pod annotations = %v (the location's win over the global ones)", ann)
 	}
 	_, ml := codeServer(t, m, "dagster-code-ml")
-	if got := len(ml["volumeMounts"].([]any)); got != 2 {
+	if got := len(ml["volumeMounts"].([]any)); got != 3 {
 		t.Errorf("ml mounts = %v", ml["volumeMounts"])
 	}
 	if ann := podAnnotations(t, mustFind(t, m, "Deployment", "dagster-code-ml")); ann["dagster-dev.io/image-id"] != "global" {
@@ -564,7 +566,9 @@ func TestBundledLocationUnchanged(t *testing.T) {
 	}
 	// The launcher's module (runLauncher.locationContext) adds a mount, a volume and a checksum to
 	// the bundled server; TestLauncherLibraryIsTheOnlyChange checks that this is all it adds.
-	m := render(t, "dagster", values(t, "runLauncher: {locationContext: false}"))
+	// Hardening (securityContext, and the writable /tmp a read-only root filesystem needs) is a
+	// deliberate change to every pod: rendered without the former, the latter stripped below.
+	m := render(t, "dagster", values(t, "runLauncher: {locationContext: false}\npodSecurityContext: null\nsecurityContext: null\n"))
 	now := map[string]any{}
 	strip := func(o map[string]any, path ...string) {
 		if l, ok, _ := unstructured.NestedMap(o, path...); ok {
@@ -582,6 +586,12 @@ func TestBundledLocationUnchanged(t *testing.T) {
 	}
 	for _, name := range []string{"dagster-dagit", "dagster-daemon"} {
 		now["Deployment/"+name+" initContainers"] = podSpec(t, mustFind(t, m, "Deployment", name))["initContainers"]
+	}
+	dropTmp(now["Deployment/dagster-user-code"].(map[string]any))
+	for _, name := range []string{"dagster-dagit", "dagster-daemon"} {
+		for _, ic := range now["Deployment/"+name+" initContainers"].([]any) {
+			dropNamed(ic.(map[string]any), "volumeMounts", "tmp")
+		}
 	}
 	// Normalise through JSON so both sides have the same types.
 	b, _ := json.Marshal(now)
@@ -639,4 +649,37 @@ func TestHelmLintUserDeployments(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dropTmp removes the writable /tmp volume and mounts from a Deployment.
+func dropTmp(dep map[string]any) {
+	spec, _, _ := unstructured.NestedMap(dep, "spec", "template", "spec")
+	dropNamed(spec, "volumes", "tmp")
+	for _, key := range []string{"containers", "initContainers"} {
+		list, _ := spec[key].([]any)
+		for _, c := range list {
+			dropNamed(c.(map[string]any), "volumeMounts", "tmp")
+		}
+	}
+	_ = unstructured.SetNestedMap(dep, spec, "spec", "template", "spec")
+}
+
+// dropNamed removes the entries named name from the list under key (and the key when it empties).
+func dropNamed(o map[string]any, key, name string) {
+	list, ok := o[key].([]any)
+	if !ok {
+		return
+	}
+	var kept []any
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok && m["name"] == name {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	if len(kept) == 0 {
+		delete(o, key)
+		return
+	}
+	o[key] = kept
 }

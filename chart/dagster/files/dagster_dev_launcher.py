@@ -202,8 +202,17 @@ def merge_location_context(
 
 class LocationContextCeleryK8sRunLauncher(CeleryK8sRunLauncher):
     """CeleryK8sRunLauncher that applies each code location's k8s container context to its run
-    and step pods. Configured exactly like CeleryK8sRunLauncher (same config schema).
+    and step pods. Configured like CeleryK8sRunLauncher; in addition it honours two fields of the
+    shared K8sRunLauncher schema that CeleryK8sRunLauncher accepts in dagster.yaml but rejects
+    when it is built (its __init__ has no such parameters): security_context (the container
+    securityContext) and resources (container resources) of every run and step pod. Both travel
+    with the job config the run pod hands to the Celery workers, so step pods get them too.
     """
+
+    def __init__(self, *args, security_context=None, resources=None, **kwargs):
+        self._security_context = dict(security_context or {})
+        self._resources = dict(resources or {})
+        super().__init__(*args, **kwargs)
 
     def launch_run(self, context) -> None:
         origin = getattr(context, "job_code_origin", None)
@@ -219,6 +228,11 @@ class LocationContextCeleryK8sRunLauncher(CeleryK8sRunLauncher):
 
     def get_k8s_job_config(self, job_image, exc_config):
         config = super().get_k8s_job_config(job_image, exc_config)
+        if self._security_context or self._resources:
+            config = config._replace(
+                security_context=self._security_context or config.security_context,
+                resources=self._resources or config.resources,
+            )
         k8s = _launching.get()
         if k8s is None:
             k8s = context_from_env()

@@ -218,6 +218,9 @@ ConfigMap, which every install renders.
 {{- if eq (toString .name) "dagster-home" -}}
 {{- fail (printf "%s: the volume name dagster-home is the chart's own (DAGSTER_HOME); pick another name" $where) -}}
 {{- end -}}
+{{- if eq (toString .name) "tmp" -}}
+{{- fail (printf "%s: the volume name tmp is the chart's own (the writable /tmp under a read-only root filesystem); pick another name" $where) -}}
+{{- end -}}
 {{- if eq (toString .name) "dagster-dev-lib" -}}
 {{- fail (printf "%s: the volume name dagster-dev-lib is the chart's own (the run launcher's module); pick another name" $where) -}}
 {{- end -}}

@@ -226,11 +226,17 @@ ConfigMaps or Secrets is shadowed by `env` (which beats every envFrom source).
       key: DAGSTER_CELERY_BROKER_URL
 {{- end -}}
 
-{{/* Init container: wait until PostgreSQL accepts connections (pg_isready from the postgres image). */}}
+{{/*
+Init container: wait until PostgreSQL accepts connections (pg_isready from the postgres image).
+Init containers run with their pod's container securityContext: (dict "ctx" $ "own" <securityContext>).
+*/}}
 {{- define "dagster.initWaitForPostgres" -}}
+{{- $sc := .own -}}
+{{- with .ctx -}}
 - name: wait-for-postgresql
   image: {{ include "dagster.postgresql.image" . | quote }}
   imagePullPolicy: {{ .Values.imagePullPolicy }}
+  {{- include "dagster.containerSecurityContext" (dict "ctx" . "own" $sc) | nindent 2 }}
   command:
     - /bin/sh
     - -c
@@ -247,6 +253,7 @@ ConfigMaps or Secrets is shadowed by `env` (which beats every envFrom source).
       value: {{ .Values.postgresql.postgresqlUsername | quote }}
     - name: PGDATABASE
       value: {{ .Values.postgresql.postgresqlDatabase | quote }}
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -254,9 +261,12 @@ Init container: wait until the broker accepts an AMQP login (kombu from the Dags
 workers do not crash-loop while RabbitMQ boots. It never prints the URL, which holds the password.
 */}}
 {{- define "dagster.initWaitForBroker" -}}
+{{- $sc := .own -}}
+{{- with .ctx -}}
 - name: wait-for-broker
   image: {{ include "dagster.jobRunner.image" . | quote }}
   imagePullPolicy: {{ .Values.imagePullPolicy }}
+  {{- include "dagster.containerSecurityContext" (dict "ctx" . "own" $sc) | nindent 2 }}
   command:
     - python
     - -c
@@ -279,6 +289,9 @@ workers do not crash-loop while RabbitMQ boots. It never prints the URL, which h
         secretKeyRef:
           name: {{ include "dagster.broker.secretName" . }}
           key: DAGSTER_CELERY_BROKER_URL
+  volumeMounts:
+    {{- include "dagster.tmp.volumeMount" . | nindent 4 }}
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -294,6 +307,7 @@ start` reports SERVING once its subprocess has loaded the definitions (or captur
 - name: {{ .container }}
   image: {{ include "dagster.dagit.image" .ctx | quote }}
   imagePullPolicy: {{ .ctx.Values.imagePullPolicy }}
+  {{- include "dagster.containerSecurityContext" (dict "ctx" .ctx "own" .own) | nindent 2 }}
   command:
     - /bin/sh
     - -c
@@ -306,14 +320,18 @@ start` reports SERVING once its subprocess has loaded the definitions (or captur
       value: {{ .host | quote }}
     - name: CODE_SERVER_PORT
       value: {{ .port | toString | quote }}
+  volumeMounts:
+    {{- include "dagster.tmp.volumeMount" .ctx | nindent 4 }}
 {{- end -}}
 
 {{- define "dagster.initWaitForCodeServers" -}}
-{{- if include "dagster.userCode.enabled" . }}
-{{ include "dagster.initWaitForCodeServer" (dict "ctx" . "container" "wait-for-user-code" "host" (include "dagster.userCode.name" .) "port" .Values.userCode.port) }}
+{{- $sc := .own -}}
+{{- $ctx := .ctx -}}
+{{- if include "dagster.userCode.enabled" $ctx }}
+{{ include "dagster.initWaitForCodeServer" (dict "ctx" $ctx "own" $sc "container" "wait-for-user-code" "host" (include "dagster.userCode.name" $ctx) "port" $ctx.Values.userCode.port) }}
 {{- end }}
-{{- range .Values.userDeployments }}
-{{ include "dagster.initWaitForCodeServer" (dict "ctx" $ "container" (printf "wait-for-code-%s" .name) "host" (include "dagster.codeServer.name" (dict "ctx" $ "name" .name)) "port" (.port | default 3030)) }}
+{{- range $ctx.Values.userDeployments }}
+{{ include "dagster.initWaitForCodeServer" (dict "ctx" $ctx "own" $sc "container" (printf "wait-for-code-%s" .name) "host" (include "dagster.codeServer.name" (dict "ctx" $ctx "name" .name)) "port" (.port | default 3030)) }}
 {{- end }}
 {{- end -}}
 
@@ -401,3 +419,69 @@ environment; restating it in env keeps it), then the library directory.
 {{/* Where the example code is mounted, in the code server and in every job pod. */}}
 {{- define "dagster.example.dir" -}}/opt/dagster/dagster-dev-example{{- end -}}
 {{- define "dagster.example.file" -}}dagster_dev_example.py{{- end -}}
+
+{{/*
+Security settings, hardened by default (the `restricted` Pod Security Standard). The shared
+podSecurityContext / securityContext apply to every Dagster pod and container (init containers and
+the test pod included; run and step pods through the run launcher); a component's own settings
+replace the shared ones key by key, and a key set to null removes it. With the shared value null
+and no component value, no securityContext is rendered.
+(dict "shared" <shared value> "own" <component value>) -> YAML, or "" when nothing is set.
+*/}}
+{{- define "dagster.mergeSecurity" -}}
+{{- $out := deepCopy (.shared | default dict) -}}
+{{- range $k, $v := (.own | default dict) -}}
+{{- if kindIs "invalid" $v -}}
+{{- $_ := unset $out $k -}}
+{{- else -}}
+{{- $_ := set $out $k $v -}}
+{{- end -}}
+{{- end -}}
+{{- with $out }}{{ toYaml . }}{{ end -}}
+{{- end -}}
+
+{{/* A pod's securityContext: (dict "ctx" $ "own" .Values.<component>.podSecurityContext). */}}
+{{- define "dagster.podSecurityContext" -}}
+{{- with include "dagster.mergeSecurity" (dict "shared" .ctx.Values.podSecurityContext "own" .own) }}
+securityContext:
+  {{- . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A container's securityContext: (dict "ctx" $ "own" .Values.<component>.securityContext). */}}
+{{- define "dagster.containerSecurityContext" -}}
+{{- with include "dagster.mergeSecurity" (dict "shared" .ctx.Values.securityContext "own" .own) }}
+securityContext:
+  {{- . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The container securityContext of run and step pods. dagster-celery-k8s creates their Jobs with a
+container securityContext only (no pod-level one), so the pod-level user, group, runAsNonRoot and
+seccomp profile (shared podSecurityContext + runLauncher.podSecurityContext) are folded into it,
+then the container settings (shared securityContext + runLauncher.securityContext) win.
+*/}}
+{{- define "dagster.runPod.securityContext" -}}
+{{- $pod := include "dagster.mergeSecurity" (dict "shared" .Values.podSecurityContext "own" .Values.runLauncher.podSecurityContext) | fromYaml -}}
+{{- $container := include "dagster.mergeSecurity" (dict "shared" .Values.securityContext "own" .Values.runLauncher.securityContext) | fromYaml -}}
+{{- $out := dict -}}
+{{- range $k := list "runAsUser" "runAsGroup" "runAsNonRoot" "seccompProfile" "seLinuxOptions" "appArmorProfile" "windowsOptions" -}}
+{{- if hasKey $pod $k }}{{ $_ := set $out $k (get $pod $k) }}{{ end -}}
+{{- end -}}
+{{- range $k, $v := $container }}{{ $_ := set $out $k $v }}{{ end -}}
+{{- with $out }}{{ toYaml . }}{{ end -}}
+{{- end -}}
+
+{{/*
+The writable scratch directory of every Dagster container: with readOnlyRootFilesystem, /tmp is an
+emptyDir (Python's tempfile, gRPC's and Celery's temporary files).
+*/}}
+{{- define "dagster.tmp.volume" -}}
+- name: tmp
+  emptyDir: {}
+{{- end -}}
+{{- define "dagster.tmp.volumeMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}

@@ -105,11 +105,27 @@ run_launcher:
       {{- include "dagster.launcher.envConfigMaps" . | nindent 6 }}
     env_secrets:
       {{- include "dagster.launcher.envSecrets" . | nindent 6 }}
-    {{- if or (include "dagster.lib.enabled" .) .Values.userCode.example.enabled }}
+    {{- if include "dagster.lib.enabled" . }}
+    {{- with include "dagster.runPod.securityContext" . }}
+    security_context:
+      {{- . | nindent 6 }}
+    {{- end }}
+    {{- with .Values.runLauncher.resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- end }}
+    # The launcher's module first; then a writable DAGSTER_HOME (local artifacts, the default io
+    # manager's storage; Dagster mounts dagster.yaml into it) and /tmp under a read-only root
+    # filesystem.
     volumes:
       {{- if include "dagster.lib.enabled" . }}
       {{- include "dagster.lib.volume" . | nindent 6 }}
       {{- end }}
+      - name: dagster-home
+        emptyDir: {}
+      - name: tmp
+        emptyDir: {}
       {{- if .Values.userCode.example.enabled }}
       - name: dagster-dev-example
         configMap:
@@ -119,12 +135,15 @@ run_launcher:
       {{- if include "dagster.lib.enabled" . }}
       {{- include "dagster.lib.volumeMount" . | nindent 6 }}
       {{- end }}
+      - name: dagster-home
+        mountPath: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
+      - name: tmp
+        mountPath: /tmp
       {{- if .Values.userCode.example.enabled }}
       - name: dagster-dev-example
         mountPath: {{ include "dagster.example.dir" . | quote }}
         readOnly: true
       {{- end }}
-    {{- end }}
 compute_logs:
   module: dagster._core.storage.noop_compute_log_manager
   class: NoOpComputeLogManager

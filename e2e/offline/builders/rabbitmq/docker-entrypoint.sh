@@ -12,7 +12,10 @@ if [ "${1:0:1}" = '-' ]; then
 fi
 
 if [ "$1" = rabbitmq-server ]; then
+  # RabbitMQ 3.9+ reads RABBITMQ_DEFAULT_USER/PASS/VHOST itself (as the official image relies on);
+  # the file is written too where it can be, and skipped on a read-only root filesystem.
   conf=/etc/rabbitmq/conf.d/20-env.conf
+  if [ -w "${conf%/*}" ]; then
   {
     echo "# written by docker-entrypoint.sh from the environment"
     for kv in "default_user:${RABBITMQ_DEFAULT_USER:-}" "default_pass:${RABBITMQ_DEFAULT_PASS:-}" "default_vhost:${RABBITMQ_DEFAULT_VHOST:-}"; do
@@ -25,6 +28,7 @@ if [ "$1" = rabbitmq-server ]; then
     done
   } > "$conf.tmp"
   mv "$conf.tmp" "$conf"
+  fi
   # The Erlang cookie, made before the server starts: otherwise a CLI tool
   # run early as root (a probe, `docker exec rabbitmq-diagnostics`) creates
   # it owned by root and the server cannot read it.

@@ -1,0 +1,176 @@
+package chart
+
+import (
+	"fmt"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// hardenedProblems lists what keeps one container from the `restricted` Pod Security Standard plus
+// a read-only root filesystem, given its pod's securityContext (nil when the pod has none).
+func hardenedProblems(pod, c map[string]any) []string {
+	get := func(key string) (any, bool) {
+		if v, ok := c[key]; ok {
+			return v, true
+		}
+		v, ok := pod[key]
+		return v, ok
+	}
+	var out []string
+	if v, _ := get("runAsNonRoot"); v != true {
+		out = append(out, "runAsNonRoot is not true")
+	}
+	if v, ok := get("runAsUser"); !ok || fmt.Sprint(v) == "0" {
+		out = append(out, "no fixed non-root runAsUser")
+	}
+	if c["allowPrivilegeEscalation"] != false {
+		out = append(out, "allowPrivilegeEscalation is not false")
+	}
+	if caps, _ := c["capabilities"].(map[string]any); caps == nil || fmt.Sprint(caps["drop"]) != "[ALL]" || caps["add"] != nil {
+		out = append(out, "capabilities do not drop ALL")
+	}
+	if c["readOnlyRootFilesystem"] != true {
+		out = append(out, "readOnlyRootFilesystem is not true")
+	}
+	if v, _ := get("seccompProfile"); fmt.Sprint(v) != "map[type:RuntimeDefault]" {
+		out = append(out, "seccompProfile is not RuntimeDefault")
+	}
+	if c["privileged"] == true {
+		out = append(out, "privileged")
+	}
+	return out
+}
+
+// checkHardened fails for every container (init containers included) of every pod the chart
+// renders, hooks included, that is not hardened, and for the run/step pods' settings in the
+// run launcher's config. It returns the number of containers checked.
+func checkHardened(t *testing.T, m Manifests) int {
+	t.Helper()
+	checked := 0
+	var pods []*unstructured.Unstructured
+	pods = append(pods, m.Objects...)
+	pods = append(pods, m.Hooks...)
+	for _, o := range pods {
+		var spec map[string]any
+		var ok bool
+		switch o.GetKind() {
+		case "Pod":
+			spec, ok, _ = unstructured.NestedMap(o.Object, "spec")
+		case "Deployment", "StatefulSet", "Job":
+			spec, ok, _ = unstructured.NestedMap(o.Object, "spec", "template", "spec")
+		default:
+			continue
+		}
+		if !ok {
+			t.Errorf("%s/%s: no pod spec", o.GetKind(), o.GetName())
+			continue
+		}
+		podSC, _ := spec["securityContext"].(map[string]any)
+		for _, key := range []string{"initContainers", "containers"} {
+			list, _ := spec[key].([]any)
+			for _, c := range list {
+				cm := c.(map[string]any)
+				sc, _ := cm["securityContext"].(map[string]any)
+				checked++
+				for _, p := range hardenedProblems(podSC, sc) {
+					t.Errorf("%s/%s container %s: %s", o.GetKind(), o.GetName(), cm["name"], p)
+				}
+			}
+		}
+		if vols, _ := spec["volumes"].([]any); vols != nil {
+			for _, v := range vols {
+				if _, hostPath := v.(map[string]any)["hostPath"]; hostPath {
+					t.Errorf("%s/%s: hostPath volume %v (the restricted profile forbids it)", o.GetKind(), o.GetName(), v.(map[string]any)["name"])
+				}
+			}
+		}
+	}
+	// Run and step pods: dagster-celery-k8s gives them a container securityContext only.
+	for _, cm := range m.OfKind("ConfigMap") {
+		if _, ok, _ := unstructured.NestedString(cm.Object, "data", "dagster.yaml"); !ok {
+			continue
+		}
+		lc := launcherConfig(t, instanceConfig(t, m, cm.GetName()[:len(cm.GetName())-len("-instance")]))
+		sc, _ := lc["security_context"].(map[string]any)
+		checked++
+		for _, p := range hardenedProblems(nil, sc) {
+			t.Errorf("run/step pods (run launcher security_context): %s", p)
+		}
+	}
+	return checked
+}
+
+// The default render, and renders that add every optional pod, have no container without the
+// hardened settings: the goal is 0.
+func TestEveryContainerHardened(t *testing.T) {
+	for name, doc := range map[string]string{
+		"defaults": "",
+		"locations and persistence": twoLocations + "rabbitmq: {persistence: {enabled: true}}\n",
+		"no example, no daemon":     twoLocations + "userCode: {example: {enabled: false}}\ndaemon: {enabled: false}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := render(t, "dagster", values(t, doc))
+			if n := checkHardened(t, m); n < 10 {
+				t.Errorf("only %d containers checked", n)
+			} else {
+				t.Logf("%d containers checked", n)
+			}
+		})
+	}
+}
+
+// A component's settings are merged over the shared ones key by key; null removes a key; the
+// shared settings null (and none of the component's) render none.
+func TestSecurityContextOverrides(t *testing.T) {
+	m := render(t, "dagster", values(t, `dagit:
+  securityContext: {readOnlyRootFilesystem: false, runAsUser: 2000}
+  podSecurityContext: {fsGroup: null}
+runLauncher:
+  securityContext: {runAsUser: 3000}
+`))
+	d := mustFind(t, m, "Deployment", "dagster-dagit")
+	c := container(t, d, "dagit")
+	sc := c["securityContext"].(map[string]any)
+	if sc["readOnlyRootFilesystem"] != false || fmt.Sprint(sc["runAsUser"]) != "2000" || sc["allowPrivilegeEscalation"] != false {
+		t.Errorf("dagit securityContext = %v", sc)
+	}
+	for _, ic := range containers(t, d, true) {
+		if ic["securityContext"].(map[string]any)["readOnlyRootFilesystem"] != false {
+			t.Errorf("dagit init container %s does not follow dagit's securityContext: %v", ic["name"], ic["securityContext"])
+		}
+	}
+	psc := podSpec(t, d)["securityContext"].(map[string]any)
+	if _, ok := psc["fsGroup"]; ok || fmt.Sprint(psc["runAsUser"]) != "1001" {
+		t.Errorf("dagit podSecurityContext = %v", psc)
+	}
+	// Other components keep the shared settings.
+	if sc := container(t, mustFind(t, m, "Deployment", "dagster-daemon"), "daemon")["securityContext"].(map[string]any); sc["readOnlyRootFilesystem"] != true {
+		t.Errorf("daemon securityContext = %v", sc)
+	}
+	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
+	if rs := lc["security_context"].(map[string]any); fmt.Sprint(rs["runAsUser"]) != "3000" || rs["readOnlyRootFilesystem"] != true {
+		t.Errorf("run/step security_context = %v", rs)
+	}
+
+	m = render(t, "dagster", values(t, "podSecurityContext: null\nsecurityContext: null\n"))
+	d = mustFind(t, m, "Deployment", "dagster-dagit")
+	if v, ok := podSpec(t, d)["securityContext"]; ok {
+		t.Errorf("opted out, dagit pod securityContext = %v", v)
+	}
+	if v, ok := container(t, d, "dagit")["securityContext"]; ok {
+		t.Errorf("opted out, dagit securityContext = %v", v)
+	}
+	if _, ok := launcherConfig(t, instanceConfig(t, m, "dagster"))["security_context"]; ok {
+		t.Errorf("opted out, run launcher still sets security_context")
+	}
+}
+
+// Unknown securityContext keys are rejected by the schema, naming the key.
+func TestSecurityContextSchema(t *testing.T) {
+	_, err := Render("dagster", "dagster", values(t, "dagit: {securityContext: {runAsNonroot: true}}\n"))
+	if err == nil {
+		t.Fatal("a misspelt securityContext key rendered")
+	}
+	t.Log(err)
+}
