@@ -105,7 +105,7 @@ func checkHardened(t *testing.T, m Manifests) int {
 // hardened settings: the goal is 0.
 func TestEveryContainerHardened(t *testing.T) {
 	for name, doc := range map[string]string{
-		"defaults": "",
+		"defaults":                  "",
 		"locations and persistence": twoLocations + "rabbitmq: {persistence: {enabled: true}}\n",
 		"no example, no daemon":     twoLocations + "userCode: {example: {enabled: false}}\ndaemon: {enabled: false}\n",
 	} {
