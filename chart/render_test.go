@@ -89,6 +89,7 @@ var defaultObjects = []string{
 	"Service/dagster-rabbitmq-headless",
 	"Service/dagster-user-code",
 	"ServiceAccount/dagster",
+	"ServiceAccount/dagster-run",
 	"StatefulSet/dagster-postgresql",
 	"StatefulSet/dagster-rabbitmq",
 }
@@ -160,6 +161,8 @@ func TestObjectsPerValues(t *testing.T) {
 			absent: []string{"Role/dagster-job-runner", "RoleBinding/dagster-job-runner"}},
 		{name: "existing service account", values: "serviceAccount: {create: false, name: dagit-admin}",
 			absent: []string{"ServiceAccount/dagster"}},
+		{name: "existing run service account", values: "runLauncher: {serviceAccount: {create: false, name: runner}}",
+			absent: []string{"ServiceAccount/dagster-run"}},
 		{name: "own code", values: "userCode: {example: {enabled: false}, moduleName: my_code}",
 			absent: []string{"ConfigMap/dagster-user-code-example"}, present: []string{"Deployment/dagster-user-code"}},
 		{name: "postgres persistence off", values: "postgresql: {persistence: {enabled: false}}",
@@ -386,7 +389,7 @@ celery: {configSource: {task_default_priority: 7}}
 		"dagster_home":             "/opt/dagster/dagster_home",
 		"postgres_password_secret": "dagster-postgresql",
 		"job_namespace":            "dagster",
-		"service_account_name":     "dagster",
+		"service_account_name":     "dagster-run",
 		"image_pull_policy":        "IfNotPresent",
 		"backend":                  "rpc://",
 	}
@@ -576,7 +579,8 @@ func TestRBAC(t *testing.T) {
 	if sa := podSpec(t, mustFind(t, m, "Deployment", "dagster-dagit"))["serviceAccountName"]; sa != "dagit-admin" {
 		t.Errorf("serviceAccountName = %v", sa)
 	}
-	if lc := launcherConfig(t, instanceConfig(t, m, "dagster")); lc["service_account_name"] != "dagit-admin" {
+	// Run and step pods keep their own identity.
+	if lc := launcherConfig(t, instanceConfig(t, m, "dagster")); lc["service_account_name"] != "dagster-run" {
 		t.Errorf("job pods' service account = %v", lc["service_account_name"])
 	}
 	subj := nested(t, mustFind(t, m, "RoleBinding", "dagster-job-runner").Object, "subjects").([]any)[0].(map[string]any)

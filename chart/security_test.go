@@ -2,6 +2,7 @@ package chart
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -173,4 +174,35 @@ func TestSecurityContextSchema(t *testing.T) {
 		t.Fatal("a misspelt securityContext key rendered")
 	}
 	t.Log(err)
+}
+
+// Run and step pods have their own ServiceAccount, which no RoleBinding of the chart names; the
+// Role's subject stays the ServiceAccount of Dagit, the daemon and the workers.
+func TestRunPodsIdentity(t *testing.T) {
+	m := render(t, "dagster", nil)
+	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
+	if lc["service_account_name"] != "dagster-run" {
+		t.Fatalf("run/step service account = %v, want dagster-run", lc["service_account_name"])
+	}
+	mustFind(t, m, "ServiceAccount", "dagster-run")
+	for _, rb := range m.OfKind("RoleBinding") {
+		for _, s := range nested(t, rb.Object, "subjects").([]any) {
+			if s.(map[string]any)["name"] == "dagster-run" {
+				t.Errorf("RoleBinding %s binds the run pods' ServiceAccount", rb.GetName())
+			}
+		}
+	}
+	for _, name := range []string{"dagster-dagit", "dagster-daemon", "dagster-celery-workers"} {
+		if sa := podSpec(t, mustFind(t, m, "Deployment", name))["serviceAccountName"]; sa != "dagster" {
+			t.Errorf("%s runs as %v, want dagster", name, sa)
+		}
+	}
+	m = render(t, "dagster", values(t, "runLauncher: {serviceAccount: {create: false, name: runner}}\n"))
+	if got := launcherConfig(t, instanceConfig(t, m, "dagster"))["service_account_name"]; got != "runner" {
+		t.Errorf("existing run service account: launcher uses %v", got)
+	}
+	if _, err := Render("dagster", "dagster", values(t, "runLauncher: {serviceAccount: {create: false}}\n")); err == nil ||
+		!strings.Contains(err.Error(), "runLauncher.serviceAccount.name") {
+		t.Errorf("create=false without a name: err = %v", err)
+	}
 }

@@ -54,6 +54,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
+The identity of run and step pods: its own ServiceAccount, bound to no Role, so code that runs in a
+job pod cannot create Jobs or pods (or read Secrets through them). The run pod still mounts its
+token: dagster-celery-k8s loads the in-cluster config when the run pod builds the run launcher,
+although it then calls no API (its executor hands steps to Celery; the workers create the Jobs).
+*/}}
+{{- define "dagster.runServiceAccountName" -}}
+{{- $sa := .Values.runLauncher.serviceAccount -}}
+{{- if $sa.create -}}
+{{- default (include "dagster.componentName" (dict "ctx" . "suffix" "run")) $sa.name -}}
+{{- else -}}
+{{- required "runLauncher.serviceAccount.name is required when runLauncher.serviceAccount.create=false" $sa.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Images. (dict "ctx" $ "image" .Values.dagit.image) -> repository:tag. An empty repository or tag
 falls back to .Values.image, and an empty shared tag to the chart's appVersion (the Dagster version).
 */}}

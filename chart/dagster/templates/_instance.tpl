@@ -93,7 +93,7 @@ run_launcher:
       {{- toYaml . | nindent 6 }}
     {{- end }}
     job_namespace: {{ .Release.Namespace | quote }}
-    service_account_name: {{ include "dagster.serviceAccountName" . | quote }}
+    service_account_name: {{ include "dagster.runServiceAccountName" . | quote }}
     image_pull_policy: {{ .Values.imagePullPolicy | quote }}
     {{- with .Values.imagePullSecrets }}
     image_pull_secrets:
