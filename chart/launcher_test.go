@@ -336,14 +336,14 @@ func TestLauncherPython(t *testing.T) {
 		expect := map[string]any{
 			"module": rl["module"],
 			"class":  rl["class"],
-			"mounts": []string{libDir, "/opt/dagster/dagster-dev-example"},
+			"mounts": []string{libDir, "/opt/dagster/dagster_home", "/tmp", "/opt/dagster/dagster-dev-example"},
 			// The launcher's layers (job_runner), then the location's own; Secrets likewise.
 			"env_config_maps": []string{"dagster-job-runner-env", "run-cm", "dagster-code-analytics-env", "analytics-cm-1", "analytics-cm-2"},
 			"env_secrets":     []string{"dagster-rabbitmq-broker", "run-secret", "analytics-secret-1", "analytics-secret-2"},
-			"volumes":         []string{libVolume, "dagster-dev-example", "settings"},
+			"volumes":         []string{libVolume, "dagster-home", "tmp", "dagster-dev-example", "settings"},
 		}
 		if name == "location-context-off" {
-			expect["mounts"] = []string{"/opt/dagster/dagster-dev-example"}
+			expect["mounts"] = []string{"/opt/dagster/dagster_home", "/tmp", "/opt/dagster/dagster-dev-example"}
 		}
 		b, _ := json.Marshal(expect)
 		write("expect.json", b)

@@ -11,6 +11,9 @@ environment variables named in its config, which shows which value won in a job 
           keys: [MY_VAR, OTHER_VAR]
 
 logs "DAGSTER_DEV_PROBE MY_VAR=<value>" per key ("<unset>" when missing) and returns the mapping.
+The chart's own secret variables (the database password, the broker URL with its password) are
+never reported: anyone who can launch a run in Dagit could otherwise read them; the probe says
+"<redacted>" when they are set.
 """
 
 import os
@@ -19,6 +22,9 @@ from dagster import Array, Definitions, Field, job, op
 from dagster_celery_k8s import celery_k8s_job_executor
 
 UNSET = "<unset>"
+REDACTED = "<redacted>"
+# Set by the chart in every Dagster and job pod from its own Secrets.
+CHART_SECRETS = frozenset({"DAGSTER_PG_PASSWORD", "DAGSTER_CELERY_BROKER_URL"})
 
 
 @op(
@@ -34,6 +40,8 @@ def probe(context) -> dict:
     found = {}
     for key in context.op_config["keys"]:
         value = os.environ.get(key, UNSET)
+        if key in CHART_SECRETS and value != UNSET:
+            value = REDACTED
         found[key] = value
         line = f"DAGSTER_DEV_PROBE {key}={value}"
         # Both the event log (Dagit, GraphQL) and the pod log (kubectl logs) get the line.

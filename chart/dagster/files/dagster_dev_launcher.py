@@ -27,7 +27,7 @@ Volumes are skipped when their name is taken, mounts when their mountPath is tak
 win: a pod cannot have two). The location's image_pull_policy applies unless the run's executor
 config sets one. Without a location context the config is exactly CeleryK8sRunLauncher's.
 
-Only dagster, dagster-k8s and dagster-celery-k8s are imported, so the module loads wherever the
+Only dagster, dagster-k8s (with its kubernetes client) and dagster-celery-k8s are imported, so the module loads wherever the
 instance's run launcher is built: Dagit, the daemon, the run pod, and step pods or Celery workers
 that touch instance.run_launcher.
 """
@@ -38,8 +38,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import kubernetes.client
 from dagster_celery_k8s import CeleryK8sRunLauncher
 from dagster_k8s.job import DagsterK8sJobConfig
+from dagster_k8s.models import k8s_snake_case_dict
 
 __all__ = [
     "LOCATION_ENV_VAR",
@@ -210,8 +212,18 @@ class LocationContextCeleryK8sRunLauncher(CeleryK8sRunLauncher):
     """
 
     def __init__(self, *args, security_context=None, resources=None, **kwargs):
-        self._security_context = dict(security_context or {})
-        self._resources = dict(resources or {})
+        # The chart writes Kubernetes' camelCase; construct_dagster_k8s_job wants the client
+        # models' snake_case (a camelCase key fails every launch).
+        self._security_context = (
+            dict(k8s_snake_case_dict(kubernetes.client.V1SecurityContext, security_context))
+            if security_context
+            else {}
+        )
+        self._resources = (
+            dict(k8s_snake_case_dict(kubernetes.client.V1ResourceRequirements, resources))
+            if resources
+            else {}
+        )
         super().__init__(*args, **kwargs)
 
     def launch_run(self, context) -> None:

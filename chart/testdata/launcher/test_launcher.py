@@ -136,8 +136,9 @@ def env_of(config):
 
 def test_is_a_celery_k8s_run_launcher_with_the_same_config_schema():
     assert issubclass(LocationContextCeleryK8sRunLauncher, CeleryK8sRunLauncher)
-    # Inherited, not redefined: the instance validates the chart's config with the parent's schema.
-    for name in ("config_type", "from_config_value", "__init__"):
+    # Inherited, not redefined: the instance validates the chart's config with the parent's schema
+    # (__init__ is the subclass's own: it takes security_context and resources, see below).
+    for name in ("config_type", "from_config_value"):
         assert name not in LocationContextCeleryK8sRunLauncher.__dict__, name
     assert (
         resolve_to_config_type(LocationContextCeleryK8sRunLauncher.config_type()).key
@@ -481,3 +482,61 @@ def test_rendered_instance_config(case, kubeconfig, monkeypatch):
     assert config.env_config_maps == expect["env_config_maps"]
     assert config.env_secrets == expect["env_secrets"]
     assert names(config.volumes) == expect["volumes"]
+
+
+# ------------------------------------------------------------------ security_context and resources
+
+HARDENED = {
+    "runAsNonRoot": True,
+    "runAsUser": 1001,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+
+
+def test_the_parent_rejects_security_context_the_subclass_takes_it(kubeconfig):
+    config = dict(launcher_config(kubeconfig), security_context=HARDENED, resources=RESOURCES)
+    # The shared schema accepts both keys, so the instance validates them ...
+    assert process_config(resolve_to_config_type(CeleryK8sRunLauncher.config_type()), config).success
+    # ... but dagster-celery-k8s' constructor does not take them.
+    with pytest.raises(TypeError):
+        CeleryK8sRunLauncher(**config)
+    launcher = LocationContextCeleryK8sRunLauncher.from_config_value(None, config)
+    job_config = launcher.get_k8s_job_config("img:1", {})
+    # In the client models' snake_case, which construct_dagster_k8s_job needs.
+    assert job_config.security_context["run_as_user"] == 1001
+    assert job_config.security_context["seccomp_profile"] == {"type": "RuntimeDefault"}
+    assert job_config.resources == RESOURCES
+
+
+def test_run_and_step_pods_get_the_security_context_and_resources(kubeconfig):
+    launcher = LocationContextCeleryK8sRunLauncher(
+        **dict(launcher_config(kubeconfig), security_context=HARDENED, resources=RESOURCES)
+    )
+    token = ddl._launching.set(ddl.location_k8s_context(LOCATION_CONTEXT))
+    try:
+        run_config = launcher.get_k8s_job_config("img:1", {})
+    finally:
+        ddl._launching.reset(token)
+    # The run pod ...
+    job = construct_dagster_k8s_job(run_config, ["dagster", "api"], "run-job")
+    container = job.spec.template.spec.containers[0]
+    assert container.security_context.run_as_user == 1001
+    assert container.security_context.read_only_root_filesystem is True
+    assert container.security_context.capabilities.drop == ["ALL"]
+    assert container.resources.limits == {"memory": "1Gi"}
+    # ... and the step pods: the executor in the run pod sends the job config to the workers as a
+    # dict, and they rebuild it.
+    step_config = DagsterK8sJobConfig.from_dict(run_config.to_dict())
+    step = construct_dagster_k8s_job(step_config, ["dagster", "api"], "step-job").spec.template.spec.containers[0]
+    assert step.security_context.run_as_non_root is True
+    assert step.resources.requests == {"cpu": "100m", "memory": "256Mi"}
+
+
+def test_without_security_context_the_config_is_the_parents(kubeconfig):
+    ours = make_launcher(kubeconfig)
+    plain = make_launcher(kubeconfig, CeleryK8sRunLauncher)
+    assert ours.get_k8s_job_config("img:1", {}) == plain.get_k8s_job_config("img:1", {})
