@@ -206,3 +206,94 @@ func TestRunPodsIdentity(t *testing.T) {
 		t.Errorf("create=false without a name: err = %v", err)
 	}
 }
+
+// NetworkPolicies: none by default; with the switch, PostgreSQL, AMQP and the code servers' gRPC
+// ports admit only the release's pods and its run/step pods. The harness CNI does not enforce
+// policies, so this render test carries the check: every other pod matches no peer.
+func TestNetworkPolicies(t *testing.T) {
+	if got := render(t, "dagster", nil).OfKind("NetworkPolicy"); len(got) != 0 {
+		t.Fatalf("%d NetworkPolicies by default", len(got))
+	}
+	// Release team-a: Dagster labels every job pod app.kubernetes.io/instance=dagster whatever the
+	// release, so only the launcher's label can admit team-a's run pods.
+	m := render(t, "team-a", values(t, twoLocations+"networkPolicy: {enabled: true}\n"))
+	policies := map[string]*unstructured.Unstructured{}
+	for _, p := range m.OfKind("NetworkPolicy") {
+		policies[p.GetName()] = p
+	}
+	want := map[string]struct {
+		selector map[string]string
+		ports    []string
+	}{
+		"team-a-postgresql":   {map[string]string{"app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": "team-a"}, []string{"5432"}},
+		"team-a-rabbitmq":     {map[string]string{"app.kubernetes.io/name": "rabbitmq", "app.kubernetes.io/instance": "team-a"}, []string{"5672"}},
+		"team-a-code-servers": {map[string]string{"app.kubernetes.io/name": "dagster", "app.kubernetes.io/instance": "team-a", "app.kubernetes.io/component": "user-code"}, []string{"3030", "4000"}},
+	}
+	if len(policies) != len(want) {
+		t.Errorf("policies = %v", objectKeys(m))
+	}
+	// Which pods each policy's peers admit, decided on labels the way the API server does.
+	admits := func(p *unstructured.Unstructured, labels map[string]string) bool {
+		for _, rule := range nested(t, p.Object, "spec", "ingress").([]any) {
+			for _, peer := range rule.(map[string]any)["from"].([]any) {
+				sel := nested(t, peer.(map[string]any), "podSelector", "matchLabels").(map[string]any)
+				ok := true
+				for k, v := range sel {
+					if labels[k] != v {
+						ok = false
+					}
+				}
+				if ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	runLabels := launcherConfig(t, instanceConfig(t, m, "team-a"))["labels"].(map[string]any)
+	runPod := map[string]string{"app.kubernetes.io/instance": "dagster", "app.kubernetes.io/component": "run_worker"}
+	for k, v := range runLabels {
+		runPod[k] = v.(string)
+	}
+	for name, w := range want {
+		p, ok := policies[name]
+		if !ok {
+			t.Errorf("NetworkPolicy %s missing", name)
+			continue
+		}
+		sel := nested(t, p.Object, "spec", "podSelector", "matchLabels").(map[string]any)
+		for k, v := range w.selector {
+			if sel[k] != v {
+				t.Errorf("%s selects %v, want %v", name, sel, w.selector)
+			}
+		}
+		var ports []string
+		for _, rule := range nested(t, p.Object, "spec", "ingress").([]any) {
+			for _, port := range rule.(map[string]any)["ports"].([]any) {
+				ports = append(ports, fmt.Sprint(port.(map[string]any)["port"]))
+			}
+		}
+		if !equalStrings(ports, w.ports) {
+			t.Errorf("%s ports = %v, want %v", name, ports, w.ports)
+		}
+		// The release's pods (every Deployment's template) and its run pods are admitted ...
+		for _, d := range m.OfKind("Deployment") {
+			if !admits(p, podLabels(t, d)) {
+				t.Errorf("%s does not admit %s", name, d.GetName())
+			}
+		}
+		if !admits(p, runPod) {
+			t.Errorf("%s does not admit the run pods %v", name, runPod)
+		}
+		// ... another release's pods, another release's run pods and a stray pod are not.
+		for _, other := range []map[string]string{
+			{"app.kubernetes.io/instance": "other", "app.kubernetes.io/name": "dagster"},
+			{"app.kubernetes.io/instance": "dagster", "dagster-dev.io/release": "other", "app.kubernetes.io/component": "run_worker"},
+			{"run": "curl"},
+		} {
+			if admits(p, other) {
+				t.Errorf("%s admits %v", name, other)
+			}
+		}
+	}
+}

@@ -69,6 +69,25 @@ although it then calls no API (its executor hands steps to Celery; the workers c
 {{- end -}}
 
 {{/*
+The label the run launcher puts on every run and step pod of this release (Dagster's own labels on
+them name no release): NetworkPolicies admit these pods, and tools can find a release's job pods.
+*/}}
+{{- define "dagster.runPodLabel" -}}dagster-dev.io/release{{- end -}}
+
+{{/* "true" while runs go through Celery (the CeleryK8sRunLauncher). */}}
+{{- define "dagster.celery.enabled" -}}true{{- end -}}
+
+{{/* NetworkPolicy peers: the release's pods and its run and step pods. */}}
+{{- define "dagster.networkPolicy.peers" -}}
+- podSelector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ .Release.Name }}
+- podSelector:
+    matchLabels:
+      {{ include "dagster.runPodLabel" . }}: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
 Images. (dict "ctx" $ "image" .Values.dagit.image) -> repository:tag. An empty repository or tag
 falls back to .Values.image, and an empty shared tag to the chart's appVersion (the Dagster version).
 */}}

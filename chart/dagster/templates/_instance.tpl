@@ -95,6 +95,8 @@ run_launcher:
     job_namespace: {{ .Release.Namespace | quote }}
     service_account_name: {{ include "dagster.runServiceAccountName" . | quote }}
     image_pull_policy: {{ .Values.imagePullPolicy | quote }}
+    labels:
+      {{ include "dagster.runPodLabel" . }}: {{ .Release.Name | quote }}
     {{- with .Values.imagePullSecrets }}
     image_pull_secrets:
       {{- range . }}
