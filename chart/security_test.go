@@ -297,3 +297,52 @@ func TestNetworkPolicies(t *testing.T) {
 		}
 	}
 }
+
+// Every container the chart renders (init containers and the test pod included) and the run/step
+// pods have CPU and memory requests and a memory limit by default; a location without resources of
+// its own gets userCode's.
+func TestDefaultResources(t *testing.T) {
+	m := render(t, "dagster", values(t, twoLocations))
+	var pods []*unstructured.Unstructured
+	pods = append(pods, m.Objects...)
+	pods = append(pods, m.Hooks...)
+	checked := 0
+	for _, o := range pods {
+		var spec map[string]any
+		switch o.GetKind() {
+		case "Pod":
+			spec, _, _ = unstructured.NestedMap(o.Object, "spec")
+		case "Deployment", "StatefulSet", "Job":
+			spec, _, _ = unstructured.NestedMap(o.Object, "spec", "template", "spec")
+		default:
+			continue
+		}
+		for _, key := range []string{"initContainers", "containers"} {
+			list, _ := spec[key].([]any)
+			for _, c := range list {
+				cm := c.(map[string]any)
+				if o.GetName() == "dagster-code-analytics" && key == "containers" {
+					continue // its own resources (cpu only), as given
+				}
+				checked++
+				for _, path := range [][]string{{"requests", "cpu"}, {"requests", "memory"}, {"limits", "memory"}} {
+					if v, ok, _ := unstructured.NestedFieldNoCopy(cm, append([]string{"resources"}, path...)...); !ok || v == "" {
+						t.Errorf("%s/%s container %s: no resources.%s", o.GetKind(), o.GetName(), cm["name"], strings.Join(path, "."))
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d containers checked", checked)
+	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
+	if nested(t, lc, "resources", "requests", "memory") == nil || nested(t, lc, "resources", "limits", "memory") == nil {
+		t.Errorf("run/step pods resources = %v", lc["resources"])
+	}
+	// twoLocations: analytics sets its own (cpu 100m), ml none (userCode's).
+	if got := nested(t, container(t, mustFind(t, m, "Deployment", "dagster-code-ml"), "user-code"), "resources", "limits", "memory"); got != "2Gi" {
+		t.Errorf("ml (no resources of its own) limit = %v, want userCode's 2Gi", got)
+	}
+	if got := nested(t, container(t, mustFind(t, m, "Deployment", "dagster-code-analytics"), "user-code"), "resources", "requests", "cpu"); got != "100m" {
+		t.Errorf("analytics resources = %v", got)
+	}
+}

@@ -568,7 +568,9 @@ func TestBundledLocationUnchanged(t *testing.T) {
 	// the bundled server; TestLauncherLibraryIsTheOnlyChange checks that this is all it adds.
 	// Hardening (securityContext, and the writable /tmp a read-only root filesystem needs) is a
 	// deliberate change to every pod: rendered without the former, the latter stripped below.
-	m := render(t, "dagster", values(t, "runLauncher: {locationContext: false}\npodSecurityContext: null\nsecurityContext: null\n"))
+	// Default resources likewise: rendered without them.
+	m := render(t, "dagster", values(t, "runLauncher: {locationContext: false}\npodSecurityContext: null\nsecurityContext: null\n"+
+		"initContainers: {resources: null}\nuserCode: {resources: null}\n"))
 	now := map[string]any{}
 	strip := func(o map[string]any, path ...string) {
 		if l, ok, _ := unstructured.NestedMap(o, path...); ok {

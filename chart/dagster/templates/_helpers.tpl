@@ -271,6 +271,7 @@ Init containers run with their pod's container securityContext: (dict "ctx" $ "o
   image: {{ include "dagster.postgresql.image" . | quote }}
   imagePullPolicy: {{ .Values.imagePullPolicy }}
   {{- include "dagster.containerSecurityContext" (dict "ctx" . "own" $sc) | nindent 2 }}
+  {{- include "dagster.initResources" . | nindent 2 }}
   command:
     - /bin/sh
     - -c
@@ -301,6 +302,7 @@ workers do not crash-loop while RabbitMQ boots. It never prints the URL, which h
   image: {{ include "dagster.jobRunner.image" . | quote }}
   imagePullPolicy: {{ .Values.imagePullPolicy }}
   {{- include "dagster.containerSecurityContext" (dict "ctx" . "own" $sc) | nindent 2 }}
+  {{- include "dagster.initResources" . | nindent 2 }}
   command:
     - python
     - -c
@@ -342,6 +344,7 @@ start` reports SERVING once its subprocess has loaded the definitions (or captur
   image: {{ include "dagster.dagit.image" .ctx | quote }}
   imagePullPolicy: {{ .ctx.Values.imagePullPolicy }}
   {{- include "dagster.containerSecurityContext" (dict "ctx" .ctx "own" .own) | nindent 2 }}
+  {{- include "dagster.initResources" .ctx | nindent 2 }}
   command:
     - /bin/sh
     - -c
@@ -505,6 +508,14 @@ then the container settings (shared securityContext + runLauncher.securityContex
 {{- end -}}
 {{- range $k, $v := $container }}{{ $_ := set $out $k $v }}{{ end -}}
 {{- with $out }}{{ toYaml . }}{{ end -}}
+{{- end -}}
+
+{{/* Resources of the chart's init containers. */}}
+{{- define "dagster.initResources" -}}
+{{- with .Values.initContainers.resources }}
+resources:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{/*
