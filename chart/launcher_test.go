@@ -204,10 +204,10 @@ func TestLauncherLocationContextOff(t *testing.T) {
 		t.Errorf("run_launcher = %v.%v, want the plain dagster_celery_k8s.CeleryK8sRunLauncher", rl["module"], rl["class"])
 	}
 	lc := launcherConfig(t, inst)
-	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-home", "tmp", "dagster-dev-example"}) {
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-home", "tmp", "compute-logs", "dagster-dev-example"}) {
 		t.Errorf("launcher volumes = %v", got)
 	}
-	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-home", "tmp", "dagster-dev-example"}) {
+	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-home", "tmp", "compute-logs", "dagster-dev-example"}) {
 		t.Errorf("launcher volume_mounts = %v", got)
 	}
 	for name, cname := range podsWithLibrary {
@@ -233,7 +233,7 @@ func TestLauncherLocationContextOff(t *testing.T) {
 	// Off and no example: only the writable DAGSTER_HOME and /tmp.
 	m = render(t, "dagster", values(t, twoLocations+launcherOff+"userCode: {example: {enabled: false}}\n"))
 	lc = launcherConfig(t, instanceConfig(t, m, "dagster"))
-	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-home", "tmp"}) {
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-home", "tmp", "compute-logs"}) {
 		t.Errorf("launcher volumes %v mounts %v", lc["volumes"], lc["volume_mounts"])
 	}
 }
@@ -336,14 +336,14 @@ func TestLauncherPython(t *testing.T) {
 		expect := map[string]any{
 			"module": rl["module"],
 			"class":  rl["class"],
-			"mounts": []string{libDir, "/opt/dagster/dagster_home", "/tmp", "/opt/dagster/dagster-dev-example"},
+			"mounts": []string{libDir, "/opt/dagster/dagster_home", "/tmp", "/opt/dagster/compute-logs", "/opt/dagster/dagster-dev-example"},
 			// The launcher's layers (job_runner), then the location's own; Secrets likewise.
 			"env_config_maps": []string{"dagster-job-runner-env", "run-cm", "dagster-code-analytics-env", "analytics-cm-1", "analytics-cm-2"},
 			"env_secrets":     []string{"dagster-rabbitmq-broker", "run-secret", "analytics-secret-1", "analytics-secret-2"},
-			"volumes":         []string{libVolume, "dagster-home", "tmp", "dagster-dev-example", "settings"},
+			"volumes":         []string{libVolume, "dagster-home", "tmp", "compute-logs", "dagster-dev-example", "settings"},
 		}
 		if name == "location-context-off" {
-			expect["mounts"] = []string{"/opt/dagster/dagster_home", "/tmp", "/opt/dagster/dagster-dev-example"}
+			expect["mounts"] = []string{"/opt/dagster/dagster_home", "/tmp", "/opt/dagster/compute-logs", "/opt/dagster/dagster-dev-example"}
 		}
 		b, _ := json.Marshal(expect)
 		write("expect.json", b)

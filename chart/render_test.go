@@ -77,6 +77,7 @@ var defaultObjects = []string{
 	"Deployment/dagster-daemon",
 	"Deployment/dagster-dagit",
 	"Deployment/dagster-user-code",
+	"PersistentVolumeClaim/dagster-compute-logs",
 	"Role/dagster-job-runner",
 	"RoleBinding/dagster-job-runner",
 	"Secret/dagster-postgresql",
@@ -412,13 +413,13 @@ celery: {configSource: {task_default_priority: 7}}
 	// (The launcher's module comes first: see TestLauncherLibrary.)
 	vols := lc["volumes"].([]any)
 	mounts := lc["volume_mounts"].([]any)
-	if len(vols) != 4 || len(mounts) != 4 {
+	if len(vols) != 5 || len(mounts) != 5 {
 		t.Fatalf("launcher volumes %v mounts %v", vols, mounts)
 	}
-	if nested(t, vols[3].(map[string]any), "configMap", "name") != "dagster-user-code-example" {
-		t.Errorf("launcher volume = %v", vols[3])
+	if nested(t, vols[4].(map[string]any), "configMap", "name") != "dagster-user-code-example" {
+		t.Errorf("launcher volume = %v", vols[4])
 	}
-	mountPath := mounts[3].(map[string]any)["mountPath"].(string)
+	mountPath := mounts[4].(map[string]any)["mountPath"].(string)
 	if mounts[1].(map[string]any)["name"] != vols[1].(map[string]any)["name"] {
 		t.Errorf("launcher mount %v does not name volume %v", mounts[1], vols[1])
 	}
@@ -426,7 +427,7 @@ celery: {configSource: {task_default_priority: 7}}
 	if !strings.Contains(strings.Join(args, " "), "--python-file "+mountPath+"/dagster_dev_example.py") {
 		t.Errorf("code server %v does not load the example from %s", args, mountPath)
 	}
-	if nested(t, inst, "compute_logs", "class") != "NoOpComputeLogManager" || nested(t, inst, "telemetry", "enabled") != false {
+	if nested(t, inst, "compute_logs", "class") != "LocalComputeLogManager" || nested(t, inst, "telemetry", "enabled") != false {
 		t.Errorf("compute_logs/telemetry = %v / %v", inst["compute_logs"], inst["telemetry"])
 	}
 	// The worker's celery.yaml agrees with the launcher about the broker and backend.
@@ -1010,10 +1011,10 @@ func TestUserCode(t *testing.T) {
 		t.Errorf("own code mounts %v; want no example", got)
 	}
 	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
-	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp"}) {
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp", "compute-logs"}) {
 		t.Errorf("launcher volumes = %v; want no example", got)
 	}
-	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp"}) {
+	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp", "compute-logs"}) {
 		t.Errorf("launcher volume_mounts = %v; want no example", got)
 	}
 

@@ -199,10 +199,10 @@ func TestUserDeploymentsWithoutTheExample(t *testing.T) {
 		t.Errorf("workspace locations = %v", names)
 	}
 	lc := launcherConfig(t, instanceConfig(t, m, "dagster"))
-	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp"}) {
+	if got := volumeNames(lc["volumes"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp", "compute-logs"}) {
 		t.Errorf("launcher volumes = %v; want no example", got)
 	}
-	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp"}) {
+	if got := volumeNames(lc["volume_mounts"]); !equalStrings(got, []string{"dagster-dev-lib", "dagster-home", "tmp", "compute-logs"}) {
 		t.Errorf("launcher volume_mounts = %v; want no example", got)
 	}
 	var inits []string

@@ -530,3 +530,51 @@ emptyDir (Python's tempfile, gRPC's and Celery's temporary files).
 - name: tmp
   mountPath: /tmp
 {{- end -}}
+
+{{/*
+Compute logs (stdout/stderr of runs, shown in Dagit). computeLogs.type:
+  local  Dagster's LocalComputeLogManager on a PersistentVolumeClaim (<fullname>-compute-logs) that
+         run and step pods write and Dagit reads, mounted at dagster.computeLogs.dir in both (the
+         webserver reads base_dir/<run_id>/compute_logs/<key>.out|.err). Several pods share it:
+         ReadWriteOnce serves every pod of a one-node cluster (kind); use a ReadWriteMany class
+         (NFS, EFS, Filestore, ...) on a cluster with more nodes.
+  none   NoOpComputeLogManager: no stdout/stderr in Dagit.
+  custom computeLogs.custom {module, class, config}, e.g. dagster_aws.s3.compute_log_manager /
+         S3ComputeLogManager (the image must ship the module).
+*/}}
+{{- define "dagster.computeLogs.enabled" -}}
+{{- if eq .Values.computeLogs.type "local" -}}true{{- end -}}
+{{- end -}}
+{{- define "dagster.computeLogs.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "compute-logs") }}{{- end -}}
+{{- define "dagster.computeLogs.dir" -}}/opt/dagster/compute-logs{{- end -}}
+
+{{- define "dagster.computeLogs.instance" -}}
+{{- $cl := .Values.computeLogs -}}
+{{- if eq $cl.type "local" -}}
+module: dagster._core.storage.local_compute_log_manager
+class: LocalComputeLogManager
+config:
+  base_dir: {{ include "dagster.computeLogs.dir" . | quote }}
+{{- else if eq $cl.type "custom" -}}
+{{- $c := $cl.custom | default dict -}}
+module: {{ required "computeLogs.custom.module is required when computeLogs.type=custom" $c.module | quote }}
+class: {{ required "computeLogs.custom.class is required when computeLogs.type=custom" (get $c "class") | quote }}
+{{- with $c.config }}
+config:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- else -}}
+module: dagster._core.storage.noop_compute_log_manager
+class: NoOpComputeLogManager
+{{- end -}}
+{{- end -}}
+
+{{- define "dagster.computeLogs.volume" -}}
+- name: compute-logs
+  persistentVolumeClaim:
+    claimName: {{ include "dagster.computeLogs.name" . }}
+{{- end -}}
+{{- define "dagster.computeLogs.volumeMount" -}}
+- name: compute-logs
+  mountPath: {{ include "dagster.computeLogs.dir" . | quote }}
+{{- end -}}

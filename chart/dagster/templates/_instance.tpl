@@ -70,6 +70,10 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: {{ .Values.runCoordinator.maxConcurrentRuns }}
+    {{- with .Values.runCoordinator.tagConcurrencyLimits }}
+    tag_concurrency_limits:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
 {{- else }}
   class: DefaultRunCoordinator
 {{- end }}
@@ -128,6 +132,9 @@ run_launcher:
         emptyDir: {}
       - name: tmp
         emptyDir: {}
+      {{- if include "dagster.computeLogs.enabled" . }}
+      {{- include "dagster.computeLogs.volume" . | nindent 6 }}
+      {{- end }}
       {{- if .Values.userCode.example.enabled }}
       - name: dagster-dev-example
         configMap:
@@ -141,14 +148,40 @@ run_launcher:
         mountPath: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
       - name: tmp
         mountPath: /tmp
+      {{- if include "dagster.computeLogs.enabled" . }}
+      {{- include "dagster.computeLogs.volumeMount" . | nindent 6 }}
+      {{- end }}
       {{- if .Values.userCode.example.enabled }}
       - name: dagster-dev-example
         mountPath: {{ include "dagster.example.dir" . | quote }}
         readOnly: true
       {{- end }}
 compute_logs:
-  module: dagster._core.storage.noop_compute_log_manager
-  class: NoOpComputeLogManager
+{{- include "dagster.computeLogs.instance" . | nindent 2 }}
+{{- with .Values.runMonitoring }}
+{{- if and .enabled $.Values.daemon.enabled }}
+# Run monitoring (a daemon feature): a run whose pod does not start, or does not stop after a
+# cancel, within the timeouts is marked failed; the run worker's Job is checked every poll interval.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: {{ .startTimeoutSeconds }}
+  cancel_timeout_seconds: {{ .cancelTimeoutSeconds }}
+  max_runtime_seconds: {{ .maxRuntimeSeconds }}
+  poll_interval_seconds: {{ .pollIntervalSeconds }}
+  # A run worker that dies is not resumed: the CeleryK8sRunLauncher cannot resume runs.
+  max_resume_run_attempts: 0
+{{- end }}
+{{- end }}
+{{- with .Values.runRetries }}
+{{- if and .enabled $.Values.daemon.enabled }}
+# Failed runs are re-launched (a daemon feature) up to max_retries times, or as often as a run's
+# dagster/max_retries tag says.
+run_retries:
+  enabled: true
+  max_retries: {{ .maxRetries }}
+  retry_on_asset_or_op_failure: {{ .retryOnAssetOrOpFailure }}
+{{- end }}
+{{- end }}
 telemetry:
   enabled: {{ .Values.telemetry.enabled }}
 {{- end -}}
