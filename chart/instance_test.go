@@ -95,3 +95,65 @@ func TestComputeLogs(t *testing.T) {
 		t.Errorf("custom without a module: %v", err)
 	}
 }
+
+// The migrate hook: never on install; on an upgrade that changes the Dagster image (here `lookup`
+// finds no marker, as on the first upgrade after the hook was added), a pre-upgrade Job running
+// `dagster instance migrate` with a storage-only dagster.yaml and no API token, hardened.
+func TestMigrateHook(t *testing.T) {
+	install := render(t, "dagster", nil)
+	for _, h := range install.Hooks {
+		if h.GetKind() == "Job" {
+			t.Errorf("install renders hook Job %s", h.GetName())
+		}
+	}
+	if got := configMapData(t, install, "dagster-instance-migrated")["image"]; got != "dagster/dagster-celery-k8s:1.13.27" {
+		t.Errorf("marker image = %q", got)
+	}
+	up, err := renderRelease("dagster", "dagster", nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job, cm map[string]any
+	for _, h := range up.Hooks {
+		switch {
+		case h.GetKind() == "Job" && h.GetName() == "dagster-instance-migrate":
+			job = h.Object
+		case h.GetKind() == "ConfigMap" && h.GetName() == "dagster-instance-migrate":
+			cm = h.Object
+		}
+	}
+	if job == nil || cm == nil {
+		t.Fatalf("upgrade hooks: %v", up.Hooks)
+	}
+	for _, o := range []map[string]any{job, cm} {
+		if got := nested(t, o, "metadata", "annotations", "helm.sh/hook"); got != "pre-upgrade" {
+			t.Errorf("hook = %v", got)
+		}
+	}
+	spec := nested(t, job, "spec", "template", "spec").(map[string]any)
+	c := spec["containers"].([]any)[0].(map[string]any)
+	if got := strings.Join(strList(c["command"]), " "); got != "dagster instance migrate" {
+		t.Errorf("command = %s", got)
+	}
+	if spec["automountServiceAccountToken"] != false {
+		t.Errorf("the migrate pod mounts an API token")
+	}
+	inst := nested(t, cm, "data", "dagster.yaml").(string)
+	for _, want := range []string{"PostgresRunStorage", "PostgresEventLogStorage", "PostgresScheduleStorage", "DAGSTER_PG_PASSWORD"} {
+		if !strings.Contains(inst, want) {
+			t.Errorf("migrate dagster.yaml lacks %s:\n%s", want, inst)
+		}
+	}
+	if strings.Contains(inst, "run_launcher") {
+		t.Errorf("migrate dagster.yaml has a run launcher (needs a token and the module):\n%s", inst)
+	}
+	checkHardened(t, up)
+	// Off: neither hook nor marker.
+	off, err := renderRelease("dagster", "dagster", values(t, "migrate: {enabled: false}\n"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(off.Hooks) != 1 || off.Find("ConfigMap", "dagster-instance-migrated") != nil {
+		t.Errorf("migrate off: hooks %d, marker %v", len(off.Hooks), off.Find("ConfigMap", "dagster-instance-migrated"))
+	}
+}

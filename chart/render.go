@@ -54,6 +54,11 @@ func (m Manifests) OfKind(kind string) []*unstructured.Unstructured {
 // values are merged over the chart defaults, checked against values.schema.json and rendered.
 // Helm's `lookup` finds nothing here, so generated passwords differ on every call.
 func Render(release, namespace string, values map[string]any) (Manifests, error) {
+	return renderRelease(release, namespace, values, false)
+}
+
+// renderRelease is Render, as an install or (upgrade) as an upgrade of an existing release.
+func renderRelease(release, namespace string, values map[string]any, upgrade bool) (Manifests, error) {
 	if err := chartutil.ValidateReleaseName(release); err != nil {
 		return Manifests{}, fmt.Errorf("render chart: release name %q: %w", release, err)
 	}
@@ -65,7 +70,10 @@ func Render(release, namespace string, values map[string]any) (Manifests, error)
 	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
 		return Manifests{}, fmt.Errorf("render chart: %w", err)
 	}
-	opts := chartutil.ReleaseOptions{Name: release, Namespace: namespace, Revision: 1, IsInstall: true}
+	opts := chartutil.ReleaseOptions{Name: release, Namespace: namespace, Revision: 1, IsInstall: !upgrade, IsUpgrade: upgrade}
+	if upgrade {
+		opts.Revision = 2
+	}
 	renderVals, err := chartutil.ToRenderValuesWithSchemaValidation(ch, vals, opts, chartutil.DefaultCapabilities.Copy(), false)
 	if err != nil {
 		return Manifests{}, fmt.Errorf("render chart: %w", explainValuesError(err))

@@ -70,6 +70,7 @@ var defaultObjects = []string{
 	"ConfigMap/dagster-dagit-env",
 	"ConfigMap/dagster-dagster-dev-lib",
 	"ConfigMap/dagster-instance",
+	"ConfigMap/dagster-instance-migrated",
 	"ConfigMap/dagster-job-runner-env",
 	"ConfigMap/dagster-user-code-example",
 	"ConfigMap/dagster-workspace",
