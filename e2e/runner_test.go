@@ -40,7 +40,7 @@ func TestSelectCases(t *testing.T) {
 		pattern string
 		want    []string
 	}{
-		{"", []string{"health", "dagit", "code-location", "run", "env-precedence", "hot-reload", "persistence", "broker", "code-reload", "code-error"}},
+		{"", []string{"health", "dagit", "code-location", "run", "env-precedence", "hot-reload", "persistence", "security", "broker", "code-reload", "code-error"}},
 		{"run", []string{"run"}},
 		{"^(health|broker)$", []string{"health", "broker"}},
 		{"env|hot", []string{"env-precedence", "hot-reload"}},

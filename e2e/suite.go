@@ -43,6 +43,7 @@ const (
 	CaseHotReload     = "hot-reload"
 	CasePersistence   = "persistence"
 	CaseBroker        = "broker"
+	CaseSecurity      = "security"
 	CaseCodeReload    = "code-reload"
 	CaseCodeError     = "code-error"
 )
@@ -214,6 +215,7 @@ func (s *suite) cases() []testCase {
 		{name: CaseEnvPrecedence, doc: "values < ConfigMaps < Secrets in Dagit, the daemon, Celery workers, user code and job pods; DAGSTER_HOME everywhere", needs: []string{CaseCodeLocation}, run: s.caseEnvPrecedence},
 		{name: CaseHotReload, doc: "editing a watched source rolls exactly the workloads that read it, and a new run sees the new value", needs: []string{CaseCodeLocation}, run: s.caseHotReload},
 		{name: CasePersistence, doc: "runs survive a restart of the PostgreSQL pod", needs: []string{CaseCodeLocation, CaseRun}, run: s.casePersistence},
+		{name: CaseSecurity, doc: "every container of the release and of a run's pods is hardened (non-root, no escalation, no capabilities, seccomp, read-only root), and run/step pods cannot create Jobs or pods or read Secrets", needs: []string{CaseRun}, run: s.caseSecurity},
 		{name: CaseBroker, doc: "every Celery worker is connected to RabbitMQ and consuming its queues", run: s.caseBroker},
 		{name: CaseCodeReload, doc: "watch reloads a path code location on save: a job added to its file appears in Dagit and its run succeeds through Celery and a job pod with the edited code", needs: []string{CaseDagit}, run: s.caseCodeReload},
 		{name: CaseCodeError, doc: "watch reports a syntax error saved into a path code location at the user's file:line, Dagit shows the location failed, and the fix recovers it", needs: []string{CaseDagit}, run: s.caseCodeError},

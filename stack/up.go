@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -118,6 +120,13 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	if err := ensureNamespace(ctx, kc.Clientset, cfg.Namespace); err != nil {
 		step.Fail("")
 		return nil, err
+	}
+	if !cfg.ExistingCluster() {
+		// Always on a kind cluster: the e2e suite and `watch` may add a path location later.
+		if err := kube.EnsureCodeVolume(ctx, kc.Clientset, cfg.Namespace, cfg.Release, config.CodeNodePath); err != nil {
+			step.Fail("")
+			return nil, err
+		}
 	}
 	changes, err := sources.ApplySources(ctx, cfg, kc.Clientset)
 	if err != nil {
@@ -342,15 +351,22 @@ func codeMount(cfg *config.Config) cluster.Mount {
 	return cluster.Mount{HostPath: root, NodePath: config.CodeNodePath, Required: cfg.HasPathLocations()}
 }
 
+// ensureNamespace creates the release's namespace, enforcing the `restricted` Pod Security
+// Standard (the chart's pods are hardened by default). A namespace dagster-dev created earlier gets
+// the labels it lacks; one it did not create is left as it is.
 func ensureNamespace(ctx context.Context, client kubernetes.Interface, name string) error {
-	_, err := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	existing, err := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if err == nil {
-		return nil
+		return labelManagedNamespace(ctx, client, existing)
 	}
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reading namespace %s: %w", name, err)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: kube.ManagedByLabels()}}
+	labels := kube.ManagedByLabels()
+	for k, v := range kube.PodSecurityLabels("restricted") {
+		labels[k] = v
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", name, err)
 	}
@@ -424,4 +440,26 @@ func (r *UpResult) Summary() string {
 	}
 	fmt.Fprintf(&b, "Context: %s (%s)\nReady in %s", r.Context, r.Kubeconfig, progress.Round(r.Duration))
 	return b.String()
+}
+
+// labelManagedNamespace adds the Pod Security labels to a namespace dagster-dev created before it
+// set them; a level someone set since is kept.
+func labelManagedNamespace(ctx context.Context, client kubernetes.Interface, ns *corev1.Namespace) error {
+	if ns.Labels[kube.LabelManagedBy] != kube.ManagedByValue {
+		return nil
+	}
+	missing := map[string]any{}
+	for k, v := range kube.PodSecurityLabels("restricted") {
+		if _, ok := ns.Labels[k]; !ok {
+			missing[k] = v
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": missing}})
+	if _, err := client.CoreV1().Namespaces().Patch(ctx, ns.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("labelling namespace %s for Pod Security: %w", ns.Name, err)
+	}
+	return nil
 }

@@ -3,10 +3,12 @@ package values
 import (
 	"fmt"
 	"path"
+	"strings"
 
 	"github.com/distribution/reference"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // KeyUserDeployments is the chart's list of code locations.
@@ -96,11 +98,18 @@ func locationValues(cfg *config.Config, l config.CodeLocation) (map[string]any, 
 		}
 		workdir := path.Join(config.CodePodRoot, l.Name)
 		entry["workingDirectory"] = workdir
+		// The code mount through the release's claim (kube.EnsureCodeVolume), not a hostPath
+		// volume, which the `restricted` Pod Security Standard forbids; the location's directory
+		// of it through subPath.
 		entry["volumes"] = []any{map[string]any{
-			"name":     codeVolume,
-			"hostPath": map[string]any{"path": nodePath, "type": "Directory"},
+			"name":                  codeVolume,
+			"persistentVolumeClaim": map[string]any{"claimName": kube.CodeClaimName(cfg.Release), "readOnly": true},
 		}}
-		entry["volumeMounts"] = []any{map[string]any{"name": codeVolume, "mountPath": workdir, "readOnly": true}}
+		mount := map[string]any{"name": codeVolume, "mountPath": workdir, "readOnly": true}
+		if rel := strings.TrimPrefix(strings.TrimPrefix(nodePath, config.CodeNodePath), "/"); rel != "" {
+			mount["subPath"] = rel
+		}
+		entry["volumeMounts"] = []any{mount}
 		// The mount is read-only: Python must not try to write bytecode
 		// next to the user's files (it would only fail quietly each time).
 		if _, set := env["PYTHONDONTWRITEBYTECODE"]; !set {

@@ -35,9 +35,11 @@ values:
 			"workingDirectory": "/opt/dagster/code/analytics",
 			"file":             "/opt/dagster/code/analytics/defs.py",
 			"env":              map[string]any{"TEAM": "data", "PYTHONDONTWRITEBYTECODE": "1"},
-			"volumes": []any{map[string]any{"name": "code", "hostPath": map[string]any{
-				"path": "/dagster-dev/code/proj", "type": "Directory"}}},
-			"volumeMounts": []any{map[string]any{"name": "code", "mountPath": "/opt/dagster/code/analytics", "readOnly": true}},
+			// The release's code claim (no hostPath: the restricted Pod Security Standard), the
+			// location's directory of it through subPath.
+			"volumes": []any{map[string]any{"name": "code", "persistentVolumeClaim": map[string]any{
+				"claimName": "dagster-code", "readOnly": true}}},
+			"volumeMounts": []any{map[string]any{"name": "code", "mountPath": "/opt/dagster/code/analytics", "readOnly": true, "subPath": "proj"}},
 		},
 		map[string]any{
 			"name":      "ml",
