@@ -316,7 +316,8 @@ func TestLauncherPython(t *testing.T) {
 	t.Logf("Python packages: dagster, dagster-celery-k8s %s", strings.TrimSpace(string(out)))
 
 	dir := t.TempDir()
-	cases := map[string]string{"location-context-on": twoLocations, "location-context-off": twoLocations + launcherOff}
+	cases := map[string]string{"location-context-on": twoLocations, "location-context-off": twoLocations + launcherOff,
+		"k8s-launcher": twoLocations + k8sLauncher}
 	for name, vals := range cases {
 		m := render(t, "dagster", values(t, vals))
 		caseDir := filepath.Join(dir, name)
@@ -344,6 +345,13 @@ func TestLauncherPython(t *testing.T) {
 		}
 		if name == "location-context-off" {
 			expect["mounts"] = []string{"/opt/dagster/dagster_home", "/tmp", "/opt/dagster/compute-logs", "/opt/dagster/dagster-dev-example"}
+		}
+		if name == "k8s-launcher" {
+			// dagster-k8s merges the lists itself (de-duplicated, not in this order): see the test.
+			expect["env_config_maps"] = []string{"dagster-job-runner-env", "run-cm", "dagster-code-analytics-env", "analytics-cm-1", "analytics-cm-2"}
+			expect["env_secrets"] = []string{"run-secret", "analytics-secret-1", "analytics-secret-2"}
+			expect["run_service_account"] = "dagster-run"
+			expect["step_service_account"] = "dagster-step"
 		}
 		b, _ := json.Marshal(expect)
 		write("expect.json", b)

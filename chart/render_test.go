@@ -1033,7 +1033,7 @@ func TestUserCode(t *testing.T) {
 func TestExampleCode(t *testing.T) {
 	m := render(t, "dagster", nil)
 	src := configMapData(t, m, "dagster-user-code-example")["dagster_dev_example.py"]
-	for _, want := range []string{"def dagster_dev_probe", "executor_def=celery_k8s_job_executor",
+	for _, want := range []string{"def dagster_dev_probe", "executor_def=EXECUTOR", "else celery_k8s_job_executor", `"DAGSTER_DEV_RUN_LAUNCHER") == "K8sRunLauncher"`,
 		`f"DAGSTER_DEV_PROBE {key}={value}"`, `"<unset>"`, `"keys"`, "Definitions(jobs=[dagster_dev_probe])"} {
 		if !strings.Contains(src, want) {
 			t.Errorf("example code lacks %q", want)

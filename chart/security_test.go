@@ -94,9 +94,14 @@ func checkHardened(t *testing.T, m Manifests) int {
 		}
 		lc := launcherConfig(t, instanceConfig(t, m, cm.GetName()[:len(cm.GetName())-len("-instance")]))
 		sc, _ := lc["security_context"].(map[string]any)
+		var podSC map[string]any
+		if rk, ok := lc["run_k8s_config"].(map[string]any); ok { // K8sRunLauncher
+			podSC, _, _ = unstructured.NestedMap(rk, "pod_spec_config", "securityContext")
+			sc, _, _ = unstructured.NestedMap(rk, "container_config", "securityContext")
+		}
 		checked++
-		for _, p := range hardenedProblems(nil, sc) {
-			t.Errorf("run/step pods (run launcher security_context): %s", p)
+		for _, p := range hardenedProblems(podSC, sc) {
+			t.Errorf("run/step pods (run launcher): %s", p)
 		}
 	}
 	return checked

@@ -2,7 +2,8 @@
 
 It ships inside the chart (a ConfigMap) so that a fresh install works with the stock Dagster image
 and no network. The job dagster_dev_probe runs like any production job here: the run is a
-Kubernetes Job, and its step runs in another Job started by a Celery worker. The op reports the
+Kubernetes Job, and its step runs in another Job, started by a Celery worker (CeleryK8sRunLauncher)
+or by the run pod (K8sRunLauncher). The op reports the
 environment variables named in its config, which shows which value won in a job pod:
 
     ops:
@@ -20,6 +21,7 @@ import os
 
 from dagster import Array, Definitions, Field, job, op
 from dagster_celery_k8s import celery_k8s_job_executor
+from dagster_k8s import k8s_job_executor
 
 UNSET = "<unset>"
 REDACTED = "<redacted>"
@@ -50,7 +52,17 @@ def probe(context) -> dict:
     return found
 
 
-@job(executor_def=celery_k8s_job_executor)
+# The chart sets DAGSTER_DEV_RUN_LAUNCHER=K8sRunLauncher in every pod that loads this file (code
+# server, run and step pods) when runs go through the K8sRunLauncher: then each step is a Job the run
+# pod starts (k8s_job_executor); otherwise a Job a Celery worker starts (celery_k8s_job_executor).
+EXECUTOR = (
+    k8s_job_executor
+    if os.environ.get("DAGSTER_DEV_RUN_LAUNCHER") == "K8sRunLauncher"
+    else celery_k8s_job_executor
+)
+
+
+@job(executor_def=EXECUTOR)
 def dagster_dev_probe():
     probe()
 

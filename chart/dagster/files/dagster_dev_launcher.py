@@ -39,13 +39,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kubernetes.client
+from dagster import Field, StringSource
+from dagster._utils.merger import merge_dicts
 from dagster_celery_k8s import CeleryK8sRunLauncher
+from dagster_k8s import K8sRunLauncher
 from dagster_k8s.job import DagsterK8sJobConfig
 from dagster_k8s.models import k8s_snake_case_dict
 
 __all__ = [
     "LOCATION_ENV_VAR",
     "LocationContextCeleryK8sRunLauncher",
+    "StepIdentityK8sRunLauncher",
     "location_k8s_context",
     "merge_location_context",
 ]
@@ -249,3 +253,55 @@ class LocationContextCeleryK8sRunLauncher(CeleryK8sRunLauncher):
         if k8s is None:
             k8s = context_from_env()
         return merge_location_context(config, k8s, exc_config)
+
+
+# True while a StepIdentityK8sRunLauncher creates a run worker's Job in this context.
+_launching_run: "contextvars.ContextVar[bool]" = contextvars.ContextVar(
+    "dagster_dev_launching_run", default=False
+)
+
+
+class StepIdentityK8sRunLauncher(K8sRunLauncher):
+    """K8sRunLauncher whose step pods run under their own ServiceAccount.
+
+    With k8s_job_executor the run pod creates one Job per step, so its ServiceAccount must be
+    allowed to create Jobs; the step pods, which run the user's ops, need no API access at all.
+    dagster-k8s gives both the launcher's service_account_name: k8s_job_executor builds each step's
+    pod from K8sContainerContext.create_for_run(run, instance.run_launcher), which reads this
+    launcher's service_account_name in the run pod. This subclass answers with
+    step_service_account_name there, and with service_account_name while it creates a run worker
+    (launch_run and resume_run, in the daemon or Dagit). A code location's container context or a
+    job's executor config that names a ServiceAccount still wins, as in dagster-k8s.
+    Configured like K8sRunLauncher plus step_service_account_name (optional: without it, steps use
+    service_account_name as in dagster-k8s).
+    """
+
+    def __init__(self, *args, step_service_account_name=None, **kwargs):
+        self._step_service_account_name = step_service_account_name
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def config_type(cls):
+        return merge_dicts(
+            K8sRunLauncher.config_type(),
+            {
+                "step_service_account_name": Field(
+                    StringSource,
+                    is_required=False,
+                    description="ServiceAccount of the step pods k8s_job_executor creates.",
+                )
+            },
+        )
+
+    @property
+    def service_account_name(self) -> str:
+        if _launching_run.get() or not self._step_service_account_name:
+            return super().service_account_name
+        return self._step_service_account_name
+
+    def _launch_k8s_job_with_args(self, job_name, args, run) -> None:
+        token = _launching_run.set(True)
+        try:
+            super()._launch_k8s_job_with_args(job_name, args, run)
+        finally:
+            _launching_run.reset(token)

@@ -74,8 +74,25 @@ them name no release): NetworkPolicies admit these pods, and tools can find a re
 */}}
 {{- define "dagster.runPodLabel" -}}dagster-dev.io/release{{- end -}}
 
-{{/* "true" while runs go through Celery (the CeleryK8sRunLauncher). */}}
-{{- define "dagster.celery.enabled" -}}true{{- end -}}
+{{/*
+runLauncher.type: CeleryK8sRunLauncher (Celery workers and a broker; each step a Job a worker
+starts) or K8sRunLauncher (each run a Job whose k8s_job_executor starts a Job per step; no Celery,
+no broker). "true" while runs go through Celery.
+*/}}
+{{- define "dagster.celery.enabled" -}}
+{{- if eq .Values.runLauncher.type "CeleryK8sRunLauncher" -}}true{{- end -}}
+{{- end -}}
+
+{{/* Checks of the run launcher values that the schema cannot express. */}}
+{{- define "dagster.runLauncher.validate" -}}
+{{- if not (include "dagster.celery.enabled" .) -}}
+{{- if .Values.rabbitmq.enabled -}}
+{{- fail "rabbitmq.enabled: runLauncher.type=K8sRunLauncher runs no Celery and needs no broker; set rabbitmq.enabled=false (dagster-dev does this for runLauncher: K8sRunLauncher)" -}}
+{{- end -}}
+{{- else if gt (int (.Values.runMonitoring.maxResumeRunAttempts | default 0)) 0 -}}
+{{- fail "runMonitoring.maxResumeRunAttempts: the CeleryK8sRunLauncher cannot resume runs; set it to 0, or use runLauncher.type=K8sRunLauncher" -}}
+{{- end -}}
+{{- end -}}
 
 {{/* NetworkPolicy peers: the release's pods and its run and step pods. */}}
 {{- define "dagster.networkPolicy.peers" -}}
@@ -85,6 +102,19 @@ them name no release): NetworkPolicies admit these pods, and tools can find a re
 - podSelector:
     matchLabels:
       {{ include "dagster.runPodLabel" . }}: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+K8sRunLauncher only: the identity of step pods, bound to no Role (the run pod, which creates the
+step Jobs, uses the run ServiceAccount, bound to <fullname>-run-worker).
+*/}}
+{{- define "dagster.stepServiceAccountName" -}}
+{{- $sa := .Values.runLauncher.stepServiceAccount -}}
+{{- if $sa.create -}}
+{{- default (include "dagster.componentName" (dict "ctx" . "suffix" "step")) $sa.name -}}
+{{- else -}}
+{{- required "runLauncher.stepServiceAccount.name is required when runLauncher.stepServiceAccount.create=false" $sa.name -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -195,6 +225,10 @@ GRPC_DNS_RESOLVER: "native"
 {{- if .lib }}
 PYTHONPATH: {{ include "dagster.lib.pythonPath" (dict "lib" .lib "env" .env) | quote }}
 {{- end }}
+{{- if and .launcher (ne .launcher "CeleryK8sRunLauncher") }}
+{{- /* The example code location picks its executor by it (k8s_job_executor here). */}}
+DAGSTER_DEV_RUN_LAUNCHER: {{ .launcher | quote }}
+{{- end }}
 {{- range $name, $value := .env }}
 {{- if eq $name "DAGSTER_HOME" }}
 {{- fail (printf "%s.DAGSTER_HOME: set dagster_home (or the component's dagster_home) instead; dagster.yaml is mounted there" $.key) }}
@@ -210,7 +244,7 @@ PYTHONPATH: {{ include "dagster.lib.pythonPath" (dict "lib" .lib "env" .env) | q
 {{- end -}}
 
 {{- define "dagster.jobRunnerEnv.data" -}}
-{{- include "dagster.envData" (dict "home" (include "dagster.jobRunner.dagsterHome" .) "env" .Values.job_runner.env "key" "job_runner.env" "lib" (include "dagster.lib.dirIfEnabled" .)) -}}
+{{- include "dagster.envData" (dict "home" (include "dagster.jobRunner.dagsterHome" .) "env" .Values.job_runner.env "key" "job_runner.env" "lib" (include "dagster.lib.dirIfEnabled" .) "launcher" .Values.runLauncher.type) -}}
 {{- end -}}
 
 {{/*
@@ -253,11 +287,13 @@ ConfigMaps or Secrets is shadowed by `env` (which beats every envFrom source).
     secretKeyRef:
       name: {{ include "dagster.postgresql.secretName" . }}
       key: postgresql-password
+{{- if include "dagster.celery.enabled" . }}
 - name: DAGSTER_CELERY_BROKER_URL
   valueFrom:
     secretKeyRef:
       name: {{ include "dagster.broker.secretName" . }}
       key: DAGSTER_CELERY_BROKER_URL
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -414,7 +450,7 @@ the Celery workers and every code server, and (through the launcher's volumes) i
 step pod. PYTHONPATH in <fullname>-dagit-env and <fullname>-job-runner-env makes it importable.
 */}}
 {{- define "dagster.lib.enabled" -}}
-{{- if .Values.runLauncher.locationContext -}}true{{- end -}}
+{{- if or .Values.runLauncher.locationContext (not (include "dagster.celery.enabled" .)) -}}true{{- end -}}
 {{- end -}}
 {{- define "dagster.lib.name" -}}{{ include "dagster.componentName" (dict "ctx" . "suffix" "dagster-dev-lib") }}{{- end -}}
 {{- define "dagster.lib.dir" -}}/opt/dagster/dagster-dev-lib{{- end -}}

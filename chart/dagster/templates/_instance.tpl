@@ -40,7 +40,9 @@ DAGSTER_PG_PASSWORD comes from postgres_password_secret (Dagster adds it as a se
 {{- end -}}
 
 {{- define "dagster.launcher.envSecrets" -}}
+{{- if include "dagster.celery.enabled" . }}
 - {{ include "dagster.broker.secretName" . | quote }}
+{{- end }}
 {{- range .Values.job_runner.env_secrets }}
 {{- if . }}
 - {{ . | quote }}
@@ -78,84 +80,7 @@ run_coordinator:
   class: DefaultRunCoordinator
 {{- end }}
 run_launcher:
-  {{- if include "dagster.lib.enabled" . }}
-  module: dagster_dev_launcher
-  class: LocationContextCeleryK8sRunLauncher
-  {{- else }}
-  module: dagster_celery_k8s
-  class: CeleryK8sRunLauncher
-  {{- end }}
-  config:
-    instance_config_map: {{ include "dagster.instance.name" . | quote }}
-    dagster_home: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
-    postgres_password_secret: {{ include "dagster.postgresql.secretName" . | quote }}
-    broker:
-      env: DAGSTER_CELERY_BROKER_URL
-    backend: {{ .Values.celery.backend | quote }}
-    {{- with .Values.celery.configSource }}
-    config_source:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    job_namespace: {{ .Release.Namespace | quote }}
-    service_account_name: {{ include "dagster.runServiceAccountName" . | quote }}
-    image_pull_policy: {{ .Values.imagePullPolicy | quote }}
-    labels:
-      {{ include "dagster.runPodLabel" . }}: {{ .Release.Name | quote }}
-    {{- with .Values.imagePullSecrets }}
-    image_pull_secrets:
-      {{- range . }}
-      - name: {{ . | quote }}
-      {{- end }}
-    {{- end }}
-    env_config_maps:
-      {{- include "dagster.launcher.envConfigMaps" . | nindent 6 }}
-    env_secrets:
-      {{- include "dagster.launcher.envSecrets" . | nindent 6 }}
-    {{- if include "dagster.lib.enabled" . }}
-    {{- with include "dagster.runPod.securityContext" . }}
-    security_context:
-      {{- . | nindent 6 }}
-    {{- end }}
-    {{- with .Values.runLauncher.resources }}
-    resources:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    {{- end }}
-    # The launcher's module first; then a writable DAGSTER_HOME (local artifacts, the default io
-    # manager's storage; Dagster mounts dagster.yaml into it) and /tmp under a read-only root
-    # filesystem.
-    volumes:
-      {{- if include "dagster.lib.enabled" . }}
-      {{- include "dagster.lib.volume" . | nindent 6 }}
-      {{- end }}
-      - name: dagster-home
-        emptyDir: {}
-      - name: tmp
-        emptyDir: {}
-      {{- if include "dagster.computeLogs.enabled" . }}
-      {{- include "dagster.computeLogs.volume" . | nindent 6 }}
-      {{- end }}
-      {{- if .Values.userCode.example.enabled }}
-      - name: dagster-dev-example
-        configMap:
-          name: {{ include "dagster.example.name" . | quote }}
-      {{- end }}
-    volume_mounts:
-      {{- if include "dagster.lib.enabled" . }}
-      {{- include "dagster.lib.volumeMount" . | nindent 6 }}
-      {{- end }}
-      - name: dagster-home
-        mountPath: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
-      - name: tmp
-        mountPath: /tmp
-      {{- if include "dagster.computeLogs.enabled" . }}
-      {{- include "dagster.computeLogs.volumeMount" . | nindent 6 }}
-      {{- end }}
-      {{- if .Values.userCode.example.enabled }}
-      - name: dagster-dev-example
-        mountPath: {{ include "dagster.example.dir" . | quote }}
-        readOnly: true
-      {{- end }}
+{{- include "dagster.runLauncher.instance" . | nindent 2 }}
 compute_logs:
 {{- include "dagster.computeLogs.instance" . | nindent 2 }}
 {{- with .Values.runMonitoring }}
@@ -168,8 +93,12 @@ run_monitoring:
   cancel_timeout_seconds: {{ .cancelTimeoutSeconds }}
   max_runtime_seconds: {{ .maxRuntimeSeconds }}
   poll_interval_seconds: {{ .pollIntervalSeconds }}
+  {{- if include "dagster.celery.enabled" $ }}
   # A run worker that dies is not resumed: the CeleryK8sRunLauncher cannot resume runs.
   max_resume_run_attempts: 0
+  {{- else }}
+  max_resume_run_attempts: {{ .maxResumeRunAttempts | default 0 }}
+  {{- end }}
 {{- end }}
 {{- end }}
 {{- with .Values.runRetries }}
@@ -218,4 +147,178 @@ load_from:
 {{- define "dagster.example.data" -}}
 {{ include "dagster.example.file" . }}: |
 {{ .Files.Get "files/dagster_dev_example.py" | indent 2 }}
+{{- end -}}
+
+{{/* The run launcher section of dagster.yaml (without its key), for runLauncher.type. */}}
+{{- define "dagster.runLauncher.instance" -}}
+{{- if include "dagster.celery.enabled" . -}}
+{{ include "dagster.runLauncher.celery" . }}
+{{- else -}}
+{{ include "dagster.runLauncher.k8s" . }}
+{{- end -}}
+{{- end -}}
+
+{{- define "dagster.runLauncher.celery" -}}
+{{- if include "dagster.lib.enabled" . }}
+module: dagster_dev_launcher
+class: LocationContextCeleryK8sRunLauncher
+{{- else }}
+module: dagster_celery_k8s
+class: CeleryK8sRunLauncher
+{{- end }}
+config:
+  instance_config_map: {{ include "dagster.instance.name" . | quote }}
+  dagster_home: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
+  postgres_password_secret: {{ include "dagster.postgresql.secretName" . | quote }}
+  broker:
+    env: DAGSTER_CELERY_BROKER_URL
+  backend: {{ .Values.celery.backend | quote }}
+  {{- with .Values.celery.configSource }}
+  config_source:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  job_namespace: {{ .Release.Namespace | quote }}
+  service_account_name: {{ include "dagster.runServiceAccountName" . | quote }}
+  image_pull_policy: {{ .Values.imagePullPolicy | quote }}
+  labels:
+    {{ include "dagster.runPodLabel" . }}: {{ .Release.Name | quote }}
+  {{- with .Values.imagePullSecrets }}
+  image_pull_secrets:
+    {{- range . }}
+    - name: {{ . | quote }}
+    {{- end }}
+  {{- end }}
+  env_config_maps:
+    {{- include "dagster.launcher.envConfigMaps" . | nindent 4 }}
+  env_secrets:
+    {{- include "dagster.launcher.envSecrets" . | nindent 4 }}
+  {{- if include "dagster.lib.enabled" . }}
+  {{- with include "dagster.runPod.securityContext" . }}
+  security_context:
+    {{- . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.runLauncher.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- end }}
+  # The launcher's module first; then a writable DAGSTER_HOME (local artifacts, the default io
+  # manager's storage; Dagster mounts dagster.yaml into it) and /tmp under a read-only root
+  # filesystem.
+  volumes:
+    {{- if include "dagster.lib.enabled" . }}
+    {{- include "dagster.lib.volume" . | nindent 4 }}
+    {{- end }}
+    - name: dagster-home
+      emptyDir: {}
+    - name: tmp
+      emptyDir: {}
+    {{- if include "dagster.computeLogs.enabled" . }}
+    {{- include "dagster.computeLogs.volume" . | nindent 4 }}
+    {{- end }}
+    {{- if .Values.userCode.example.enabled }}
+    - name: dagster-dev-example
+      configMap:
+        name: {{ include "dagster.example.name" . | quote }}
+    {{- end }}
+  volume_mounts:
+    {{- if include "dagster.lib.enabled" . }}
+    {{- include "dagster.lib.volumeMount" . | nindent 4 }}
+    {{- end }}
+    - name: dagster-home
+      mountPath: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
+    - name: tmp
+      mountPath: /tmp
+    {{- if include "dagster.computeLogs.enabled" . }}
+    {{- include "dagster.computeLogs.volumeMount" . | nindent 4 }}
+    {{- end }}
+    {{- if .Values.userCode.example.enabled }}
+    - name: dagster-dev-example
+      mountPath: {{ include "dagster.example.dir" . | quote }}
+      readOnly: true
+    {{- end }}
+{{- end -}}
+
+{{/*
+K8sRunLauncher: each run a Job; the run pod's k8s_job_executor starts a Job per step. The class is
+dagster-dev's StepIdentityK8sRunLauncher (files/dagster_dev_launcher.py): step pods get
+runLauncher.stepServiceAccount, the run pod (which creates the step Jobs) the run ServiceAccount.
+dagster-k8s applies each code location's DAGSTER_CONTAINER_CONTEXT itself. run_k8s_config reaches
+the run pod and, through the run's container context, every step pod: the pod-level and container
+securityContext and the resources (dagster-k8s normalises its camelCase).
+*/}}
+{{- define "dagster.runLauncher.k8s" -}}
+module: dagster_dev_launcher
+class: StepIdentityK8sRunLauncher
+config:
+  instance_config_map: {{ include "dagster.instance.name" . | quote }}
+  dagster_home: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
+  postgres_password_secret: {{ include "dagster.postgresql.secretName" . | quote }}
+  job_namespace: {{ .Release.Namespace | quote }}
+  service_account_name: {{ include "dagster.runServiceAccountName" . | quote }}
+  step_service_account_name: {{ include "dagster.stepServiceAccountName" . | quote }}
+  image_pull_policy: {{ .Values.imagePullPolicy | quote }}
+  labels:
+    {{ include "dagster.runPodLabel" . }}: {{ .Release.Name | quote }}
+  {{- with .Values.imagePullSecrets }}
+  image_pull_secrets:
+    {{- range . }}
+    - name: {{ . | quote }}
+    {{- end }}
+  {{- end }}
+  env_config_maps:
+    {{- include "dagster.launcher.envConfigMaps" . | nindent 4 }}
+  {{- with include "dagster.launcher.envSecrets" . }}
+  env_secrets:
+    {{- . | nindent 4 }}
+  {{- end }}
+  {{- $pod := include "dagster.mergeSecurity" (dict "shared" .Values.podSecurityContext "own" .Values.runLauncher.podSecurityContext) }}
+  {{- $container := include "dagster.mergeSecurity" (dict "shared" .Values.securityContext "own" .Values.runLauncher.securityContext) }}
+  {{- if or $pod $container .Values.runLauncher.resources }}
+  run_k8s_config:
+    {{- with $pod }}
+    pod_spec_config:
+      securityContext:
+        {{- . | nindent 8 }}
+    {{- end }}
+    {{- if or $container .Values.runLauncher.resources }}
+    container_config:
+      {{- with $container }}
+      securityContext:
+        {{- . | nindent 8 }}
+      {{- end }}
+      {{- with .Values.runLauncher.resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+  {{- end }}
+  volumes:
+    {{- include "dagster.lib.volume" . | nindent 4 }}
+    - name: dagster-home
+      emptyDir: {}
+    - name: tmp
+      emptyDir: {}
+    {{- if include "dagster.computeLogs.enabled" . }}
+    {{- include "dagster.computeLogs.volume" . | nindent 4 }}
+    {{- end }}
+    {{- if .Values.userCode.example.enabled }}
+    - name: dagster-dev-example
+      configMap:
+        name: {{ include "dagster.example.name" . | quote }}
+    {{- end }}
+  volume_mounts:
+    {{- include "dagster.lib.volumeMount" . | nindent 4 }}
+    - name: dagster-home
+      mountPath: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
+    - name: tmp
+      mountPath: /tmp
+    {{- if include "dagster.computeLogs.enabled" . }}
+    {{- include "dagster.computeLogs.volumeMount" . | nindent 4 }}
+    {{- end }}
+    {{- if .Values.userCode.example.enabled }}
+    - name: dagster-dev-example
+      mountPath: {{ include "dagster.example.dir" . | quote }}
+      readOnly: true
+    {{- end }}
 {{- end -}}

@@ -463,6 +463,9 @@ def test_rendered_instance_config(case, kubeconfig, monkeypatch):
     launcher = ConfigurableClassData(
         section["module"], section["class"], yaml.safe_dump(launcher_cfg)
     ).rehydrate(as_type=RunLauncher)
+    if expect["class"] == "StepIdentityK8sRunLauncher":
+        check_rendered_k8s_launcher(launcher, case_dir, expect)
+        return
     assert isinstance(launcher, CeleryK8sRunLauncher)
     assert type(launcher).__name__ == expect["class"]
     base = launcher.get_k8s_job_config("img", {})
@@ -540,3 +543,68 @@ def test_without_security_context_the_config_is_the_parents(kubeconfig):
     ours = make_launcher(kubeconfig)
     plain = make_launcher(kubeconfig, CeleryK8sRunLauncher)
     assert ours.get_k8s_job_config("img:1", {}) == plain.get_k8s_job_config("img:1", {})
+
+
+# ------------------------------------------------------------------ StepIdentityK8sRunLauncher
+
+
+def check_rendered_k8s_launcher(launcher, case_dir, expect):
+    """The chart's K8sRunLauncher section: run pods under the run ServiceAccount, step pods (built by
+    k8s_job_executor in the run pod from the run's container context) under the step one, both with
+    the location's ConfigMaps/Secrets and the hardened securityContext and resources."""
+    from dagster_k8s import K8sRunLauncher
+    from dagster_k8s.container_context import K8sContainerContext
+
+    assert isinstance(launcher, K8sRunLauncher)
+    with open(os.path.join(case_dir, "container_context.json")) as f:
+        run = make_run(json.load(f))
+
+    # In the run pod (no launch in progress): what k8s_job_executor builds each step from.
+    step = K8sContainerContext.create_for_run(run, launcher, include_run_tags=False)
+    # dagster-k8s keeps the ServiceAccount in the pod spec part of run_k8s_config.
+    assert step.run_k8s_config.pod_spec_config["service_account_name"] == expect["step_service_account"]
+    job = construct_dagster_k8s_job(
+        step.get_k8s_job_config("img", launcher), ["dagster", "api"], "step-job",
+        user_defined_k8s_config=step.run_k8s_config,
+    )
+    pod = job.spec.template.spec
+    assert pod.service_account_name == expect["step_service_account"]
+    assert pod.security_context.fs_group == 1001 and pod.security_context.run_as_non_root
+    container = pod.containers[0]
+    config_maps = [e.config_map_ref.name for e in container.env_from if e.config_map_ref]
+    secrets = [e.secret_ref.name for e in container.env_from if e.secret_ref]
+    assert sorted(config_maps) == sorted(expect["env_config_maps"])
+    assert sorted(secrets) == sorted(expect["env_secrets"])
+    assert container.security_context.read_only_root_filesystem is True
+    assert container.security_context.capabilities.drop == ["ALL"]
+    assert container.resources.limits["memory"] == "2Gi"
+
+    # While the launcher creates the run worker's Job (launch_run and resume_run both come here).
+    seen = {}
+
+    def capture(self, job_name, args, run):
+        seen["sa"] = self.service_account_name
+        seen["context_sa"] = self.get_container_context_for_run(run).run_k8s_config.pod_spec_config[
+            "service_account_name"
+        ]
+
+    with mock.patch.object(K8sRunLauncher, "_launch_k8s_job_with_args", capture):
+        launcher._launch_k8s_job_with_args("dagster-run-x", ["dagster"], run)
+    assert seen == {"sa": expect["run_service_account"], "context_sa": expect["run_service_account"]}
+    # And afterwards steps get theirs again.
+    assert launcher.service_account_name == expect["step_service_account"]
+
+
+def test_step_identity_without_a_step_account_is_plain_k8s(kubeconfig):
+    from dagster_dev_launcher import StepIdentityK8sRunLauncher
+
+    launcher = StepIdentityK8sRunLauncher(
+        instance_config_map="dagster-instance",
+        dagster_home="/opt/dagster/dagster_home",
+        postgres_password_secret="dagster-postgresql",
+        service_account_name="dagster-run",
+        load_incluster_config=False,
+        kubeconfig_file=kubeconfig,
+        job_namespace="dagster",
+    )
+    assert launcher.service_account_name == "dagster-run"
