@@ -35,6 +35,10 @@ type Config struct {
 	Dagit       Dagit          `yaml:"dagit"`
 	Namespace   string         `yaml:"namespace"`
 	Release     string         `yaml:"release"`
+	// RunLauncher chooses how runs are launched (the chart's runLauncher.type):
+	// RunLauncherCelery or RunLauncherK8s; empty means the chart's default
+	// (Celery). With RunLauncherK8s no broker is deployed.
+	RunLauncher string `yaml:"runLauncher"`
 	Timeout     Duration       `yaml:"timeout"`
 	Images      []string       `yaml:"images"`
 	ValuesFiles []string       `yaml:"valuesFiles"`
@@ -51,6 +55,12 @@ type Config struct {
 	// the file's directory, or the working directory without a file.
 	Dir string `yaml:"-"`
 }
+
+// The run launchers the chart offers (runLauncher.type).
+const (
+	RunLauncherCelery = "CeleryK8sRunLauncher"
+	RunLauncherK8s    = "K8sRunLauncher"
+)
 
 // Cluster selects the Kubernetes cluster: a kind cluster managed by
 // dagster-dev, or an existing kube context.

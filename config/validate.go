@@ -53,6 +53,11 @@ func validate(c *Config, file string, lines map[string]int) Errors {
 	if !dnsLabel(c.Release, 53) {
 		bad("release", "%q is not a valid Helm release name: use lowercase letters, digits and '-', at most 53 characters", c.Release)
 	}
+	switch c.RunLauncher {
+	case "", RunLauncherCelery, RunLauncherK8s:
+	default:
+		bad("runLauncher", "%q is not a run launcher: use %s (Celery workers and RabbitMQ, the default) or %s (a Job per run and per step, no broker)", c.RunLauncher, RunLauncherCelery, RunLauncherK8s)
+	}
 	if c.Timeout.Duration <= 0 {
 		bad("timeout", "must be positive (got %s)", c.Timeout.Duration)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/text"
 	"net"
 	"slices"
@@ -152,6 +153,9 @@ func (s *suite) caseBroker(ctx context.Context, t *T) error {
 	base, err := s.baseValues()
 	if err != nil {
 		return err
+	}
+	if valueOr(base, config.RunLauncherCelery, "runLauncher", "type") != config.RunLauncherCelery {
+		return notWithoutCelery("no workers, no broker")
 	}
 	if !valueOr(base, true, "rabbitmq", "enabled") {
 		return skipf("rabbitmq.enabled is false: the suite does not inspect an external broker")

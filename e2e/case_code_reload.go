@@ -29,8 +29,18 @@ const scratchRepository = "__repository__"
 func scratchCode(extra string) string {
 	return `"""Written by dagster-dev test; removed when the case ends."""
 
+import os
+
 from dagster import Definitions, job, op
 from dagster_celery_k8s import celery_k8s_job_executor
+from dagster_k8s import k8s_job_executor
+
+# As the chart's example: each step a Job, started by a Celery worker or (K8sRunLauncher) the run pod.
+EXECUTOR = (
+    k8s_job_executor
+    if os.environ.get("DAGSTER_DEV_RUN_LAUNCHER") == "K8sRunLauncher"
+    else celery_k8s_job_executor
+)
 
 
 @op
@@ -38,7 +48,7 @@ def base_op(context):
     context.log.info("base")
 
 
-@job(executor_def=celery_k8s_job_executor)
+@job(executor_def=EXECUTOR)
 def dagster_dev_scratch_base():
     base_op()
 
@@ -180,7 +190,7 @@ def edited_op(context):
     print(%q, flush=True)
 
 
-@job(executor_def=celery_k8s_job_executor)
+@job(executor_def=EXECUTOR)
 def %s():
     edited_op()
 `, marker, marker, job))); err != nil {
@@ -207,7 +217,7 @@ def %s():
 			return err
 		}
 		if !slices.ContainsFunc(sortedKeys(res.Jobs), func(n string) bool { return strings.HasPrefix(n, "dagster-step-") }) {
-			return fmt.Errorf("run %s succeeded but no step Job ran it through Celery (Jobs: %s)", res.ID, strings.Join(sortedKeys(res.Jobs), ", "))
+			return fmt.Errorf("run %s succeeded but no step Job ran it (Jobs: %s)", res.ID, strings.Join(sortedKeys(res.Jobs), ", "))
 		}
 		events, err := s.gql.Logs(ctx, res.ID)
 		if err != nil {
@@ -216,7 +226,7 @@ def %s():
 		if !slices.ContainsFunc(events, func(e dagit.Event) bool { return strings.Contains(e.Message, marker) }) {
 			return fmt.Errorf("run %s succeeded but its events do not carry %q: the step pod did not run the edited file", res.ID, marker)
 		}
-		t.Logf("run %s of the edited job succeeded through Celery and a step Job, and logged the marker", res.ID)
+		t.Logf("run %s of the edited job succeeded through a step Job, and logged the marker", res.ID)
 		return nil
 	})
 }
@@ -257,7 +267,7 @@ func (s *suite) caseCodeError(ctx context.Context, t *T) error {
 		t.Logf("Dagit meanwhile: %s", st)
 
 		fixed := "dagster_dev_fixed_" + s.token
-		if err := loc.write(scratchCode(fmt.Sprintf("\n@job(executor_def=celery_k8s_job_executor)\ndef %s():\n    base_op()\n", fixed))); err != nil {
+		if err := loc.write(scratchCode(fmt.Sprintf("\n@job(executor_def=EXECUTOR)\ndef %s():\n    base_op()\n", fixed))); err != nil {
 			return err
 		}
 		r, err = loc.waitReload(ctx, s.timeout(), func(r watch.Reload) bool { return r.Err == nil })

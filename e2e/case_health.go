@@ -52,8 +52,16 @@ func (s *suite) caseHealth(ctx context.Context, t *T) error {
 		if len(ws) == 0 {
 			return fmt.Errorf("release %s has no workloads in namespace %s: run `dagster-dev up`", s.cfg.Release, s.cfg.Namespace)
 		}
+		celery, err := s.celery()
+		if err != nil {
+			return err
+		}
+		required := []string{chart.ComponentDagit, chart.ComponentUserCode}
+		if celery {
+			required = append(required, chart.ComponentWorker)
+		}
 		var missing []string
-		for _, comp := range []string{chart.ComponentDagit, chart.ComponentWorker, chart.ComponentUserCode} {
+		for _, comp := range required {
 			if _, ok := findWorkload(ws, comp, ""); !ok {
 				missing = append(missing, comp)
 			}

@@ -116,8 +116,17 @@ func (s *suite) caseHotReload(ctx context.Context, t *T) (err error) {
 			unaffected = append(unaffected, w)
 		}
 	}
-	if _, ok := findWorkload(affected, chart.ComponentWorker, ""); !ok {
-		return fmt.Errorf("after attaching ConfigMap %s to job_runner, no Celery worker reads it (workloads reading it: %s)", name, text.ListOrNone(strings.Split(workloadIDs(affected), ", ")))
+	celery, err := s.celery()
+	if err != nil {
+		return err
+	}
+	// job_runner.* is read by the Celery workers, or (K8sRunLauncher) by the code server alone.
+	reader, readerName := chart.ComponentWorker, "Celery worker"
+	if !celery {
+		reader, readerName = chart.ComponentUserCode, "code server"
+	}
+	if _, ok := findWorkload(affected, reader, ""); !ok {
+		return fmt.Errorf("after attaching ConfigMap %s to job_runner, no %s reads it (workloads reading it: %s)", name, readerName, text.ListOrNone(strings.Split(workloadIDs(affected), ", ")))
 	}
 	uidsBefore, err := s.kube.podUIDs(ctx, ws)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/text"
+	"slices"
 	"strings"
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
@@ -29,7 +30,7 @@ func (s *suite) caseRun(ctx context.Context, t *T) error {
 		return fmt.Errorf("run %s succeeded but its Kubernetes Job %s was never seen in namespace %s (Jobs labelled %s=%s: %s)",
 			res.ID, runJob, s.cfg.Namespace, kube.LabelRunID, res.ID, text.ListOrNone(sortedKeys(res.Jobs)))
 	case len(steps) == 0:
-		return fmt.Errorf("run %s succeeded but no step Job (dagster-step-*) was seen: its steps did not run through the celery-k8s executor (Jobs: %s)",
+		return fmt.Errorf("run %s succeeded but no step Job (dagster-step-*) was seen: its steps did not run as Jobs (celery-k8s or k8s executor) (Jobs: %s)",
 			res.ID, text.ListOrNone(sortedKeys(res.Jobs)))
 	}
 
@@ -59,8 +60,8 @@ func (s *suite) caseRun(ctx context.Context, t *T) error {
 	}
 	// The chart's default is dagster-dev's subclass (runLauncher.locationContext); the plain class
 	// when that is off.
-	if inst.RunLauncher != "" && inst.RunLauncher != "LocationContextCeleryK8sRunLauncher" && inst.RunLauncher != "CeleryK8sRunLauncher" {
-		return fmt.Errorf("the instance's run launcher is %s, want LocationContextCeleryK8sRunLauncher or CeleryK8sRunLauncher", inst.RunLauncher)
+	if inst.RunLauncher != "" && !slices.Contains([]string{"LocationContextCeleryK8sRunLauncher", "CeleryK8sRunLauncher", "StepIdentityK8sRunLauncher", "K8sRunLauncher"}, inst.RunLauncher) {
+		return fmt.Errorf("the instance's run launcher is %s, want one of the chart's (LocationContextCeleryK8sRunLauncher, CeleryK8sRunLauncher, StepIdentityK8sRunLauncher)", inst.RunLauncher)
 	}
 	t.Logf("run %s in the run history; run launcher %s", res.ID, inst.RunLauncher)
 	return nil

@@ -58,35 +58,62 @@ func (s *suite) caseSecurity(ctx context.Context, t *T) error {
 	}
 	t.Logf("%d containers of %d pods (%d of run %s) hardened", checked, len(pods)+len(runPods), len(runPods), s.runID)
 
-	runSA := runPods[0].Spec.ServiceAccountName
+	// Dagster labels its pods by role: run_worker (the run) and step_worker (a step).
+	runSA, stepSA := "", ""
 	for _, p := range runPods {
-		if p.Spec.ServiceAccountName != runSA {
-			return fmt.Errorf("run pods use ServiceAccounts %s and %s", runSA, p.Spec.ServiceAccountName)
+		sa := p.Spec.ServiceAccountName
+		switch p.Labels[kube.LabelComponent] {
+		case "run_worker":
+			runSA = sa
+		case "step_worker":
+			stepSA = sa
 		}
 	}
-	workers, err := s.kube.componentPods(ctx, "celery-worker")
+	if runSA == "" || stepSA == "" {
+		return fmt.Errorf("run %s: no run_worker or no step_worker pod among %d", s.runID, len(runPods))
+	}
+	celery, err := s.celery()
 	if err != nil {
 		return err
 	}
-	if len(workers) == 0 {
-		return errors.New("no Celery worker pod to compare the run pods' identity with")
+	// The launcher: the workers create step Jobs with Celery; the daemon creates run Jobs in both.
+	launchers, err := s.kube.componentPods(ctx, "daemon")
+	if err != nil {
+		return err
 	}
-	launcherSA := workers[0].Spec.ServiceAccountName
-	if runSA == launcherSA {
-		return fmt.Errorf("run and step pods run as %s, the ServiceAccount that creates Jobs", runSA)
+	if len(launchers) == 0 {
+		return errors.New("no daemon pod to compare the run pods' identity with")
 	}
-	for _, q := range []struct {
+	launcherSA := launchers[0].Spec.ServiceAccountName
+	if runSA == launcherSA || stepSA == launcherSA {
+		return fmt.Errorf("run/step pods run as %s/%s, the ServiceAccount that launches runs", runSA, stepSA)
+	}
+	type question struct {
 		sa            string
 		group, res    string
 		verb          string
 		allowedWanted bool
-	}{
+	}
+	questions := []question{
 		{launcherSA, "batch", "jobs", "create", true},
-		{runSA, "batch", "jobs", "create", false},
+		{stepSA, "batch", "jobs", "create", false},
+		{stepSA, "", "pods", "create", false},
+		{stepSA, "", "secrets", "get", false},
+		{stepSA, "batch", "jobs", "delete", false},
 		{runSA, "", "pods", "create", false},
 		{runSA, "", "secrets", "get", false},
-		{runSA, "batch", "jobs", "delete", false},
-	} {
+	}
+	if celery {
+		// The workers start the steps: the run pod needs no API rights at all.
+		questions = append(questions, question{runSA, "batch", "jobs", "create", false})
+	} else {
+		// k8s_job_executor: the run pod starts its steps, under another ServiceAccount than theirs.
+		if runSA == stepSA {
+			return fmt.Errorf("run and step pods share ServiceAccount %s, which may create Jobs", runSA)
+		}
+		questions = append(questions, question{runSA, "batch", "jobs", "create", true})
+	}
+	for _, q := range questions {
 		allowed, err := s.kube.canI(ctx, q.sa, q.verb, q.group, q.res)
 		if err != nil {
 			return err

@@ -182,6 +182,21 @@ func (s *suite) timeout() time.Duration { return s.cfg.Timeout.Duration }
 
 // baseValues are the values the release must have outside a case that
 // changes them: exactly what `up` and `watch` install.
+// celery reports whether the release's runs go through Celery (runLauncher.type, the chart's
+// default CeleryK8sRunLauncher) rather than the K8sRunLauncher.
+func (s *suite) celery() (bool, error) {
+	base, err := s.baseValues()
+	if err != nil {
+		return false, err
+	}
+	return valueOr(base, config.RunLauncherCelery, "runLauncher", "type") == config.RunLauncherCelery, nil
+}
+
+// notWithoutCelery is the report of a case that only makes sense with Celery.
+func notWithoutCelery(what string) error {
+	return skipf("not applicable: runLauncher.type is K8sRunLauncher, which runs no Celery (%s)", what)
+}
+
 func (s *suite) baseValues() (map[string]any, error) {
 	v, err := values.For(s.cfg)
 	if err != nil {
@@ -211,13 +226,13 @@ func (s *suite) cases() []testCase {
 		{name: CaseHealth, doc: "the cluster's nodes and every workload of the release are healthy", run: s.caseHealth},
 		{name: CaseDagit, doc: "Dagit answers /server_info on 127.0.0.1", run: s.caseDagit},
 		{name: CaseCodeLocation, doc: "the code location is loaded (LOADED and a RepositoryLocation)", needs: []string{CaseDagit}, run: s.caseCodeLocation},
-		{name: CaseRun, doc: "a celery-k8s run launched through GraphQL succeeds, with its run and step Jobs, and stays in the run history", needs: []string{CaseCodeLocation}, run: s.caseRun},
-		{name: CaseEnvPrecedence, doc: "values < ConfigMaps < Secrets in Dagit, the daemon, Celery workers, user code and job pods; DAGSTER_HOME everywhere", needs: []string{CaseCodeLocation}, run: s.caseEnvPrecedence},
+		{name: CaseRun, doc: "a run launched through GraphQL succeeds, with its run and step Jobs (celery-k8s or k8s executor), and stays in the run history", needs: []string{CaseCodeLocation}, run: s.caseRun},
+		{name: CaseEnvPrecedence, doc: "values < ConfigMaps < Secrets in Dagit, the daemon, Celery workers (if any), user code and job pods; DAGSTER_HOME everywhere", needs: []string{CaseCodeLocation}, run: s.caseEnvPrecedence},
 		{name: CaseHotReload, doc: "editing a watched source rolls exactly the workloads that read it, and a new run sees the new value", needs: []string{CaseCodeLocation}, run: s.caseHotReload},
 		{name: CasePersistence, doc: "runs survive a restart of the PostgreSQL pod", needs: []string{CaseCodeLocation, CaseRun}, run: s.casePersistence},
 		{name: CaseSecurity, doc: "every container of the release and of a run's pods is hardened (non-root, no escalation, no capabilities, seccomp, read-only root), and run/step pods cannot create Jobs or pods or read Secrets", needs: []string{CaseRun}, run: s.caseSecurity},
-		{name: CaseBroker, doc: "every Celery worker is connected to RabbitMQ and consuming its queues", run: s.caseBroker},
-		{name: CaseCodeReload, doc: "watch reloads a path code location on save: a job added to its file appears in Dagit and its run succeeds through Celery and a job pod with the edited code", needs: []string{CaseDagit}, run: s.caseCodeReload},
+		{name: CaseBroker, doc: "every Celery worker is connected to RabbitMQ and consuming its queues (CeleryK8sRunLauncher only)", run: s.caseBroker},
+		{name: CaseCodeReload, doc: "watch reloads a path code location on save: a job added to its file appears in Dagit and its run succeeds through a step Job with the edited code", needs: []string{CaseDagit}, run: s.caseCodeReload},
 		{name: CaseCodeError, doc: "watch reports a syntax error saved into a path code location at the user's file:line, Dagit shows the location failed, and the fix recovers it", needs: []string{CaseDagit}, run: s.caseCodeError},
 	}
 }

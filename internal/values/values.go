@@ -124,6 +124,25 @@ func For(cfg *config.Config) (map[string]any, error) {
 		}
 	}
 
+	if cfg.RunLauncher != "" {
+		launcher, err := mapAt(out, "runLauncher")
+		if err != nil {
+			return nil, err
+		}
+		launcher["type"] = cfg.RunLauncher
+		if cfg.RunLauncher == config.RunLauncherK8s {
+			// No Celery, so no broker; a rabbitmq.enabled the user set is left for the chart to
+			// reject with its own message.
+			rabbit, err := mapAt(out, "rabbitmq")
+			if err != nil {
+				return nil, err
+			}
+			if _, set := rabbit["enabled"]; !set {
+				rabbit["enabled"] = false
+			}
+		}
+	}
+
 	if len(cfg.CodeLocations) > 0 {
 		deployments, err := userDeployments(cfg, out[KeyUserDeployments])
 		if err != nil {

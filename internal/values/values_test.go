@@ -217,3 +217,33 @@ func TestFileErrorFormat(t *testing.T) {
 		t.Error("no line form")
 	}
 }
+
+func TestForRunLauncher(t *testing.T) {
+	for launcher, wantRabbit := range map[string]any{"": nil, config.RunLauncherCelery: nil, config.RunLauncherK8s: false} {
+		cfg := &config.Config{RunLauncher: launcher, Release: "dagster", Namespace: "dagster"}
+		vals, err := For(cfg)
+		if err != nil {
+			t.Fatalf("%q: %v", launcher, err)
+		}
+		rl, _ := vals["runLauncher"].(map[string]any)
+		if launcher == "" && rl != nil {
+			t.Errorf("no runLauncher in the config, values say %v", rl)
+		}
+		if launcher != "" && rl["type"] != launcher {
+			t.Errorf("%q: runLauncher = %v", launcher, rl)
+		}
+		rabbit, _ := vals["rabbitmq"].(map[string]any)
+		if got := rabbit["enabled"]; got != wantRabbit {
+			t.Errorf("%q: rabbitmq.enabled = %v, want %v", launcher, got, wantRabbit)
+		}
+	}
+	// An explicit rabbitmq.enabled stays (the chart names the conflict).
+	cfg := &config.Config{RunLauncher: config.RunLauncherK8s, Values: map[string]any{"rabbitmq": map[string]any{"enabled": true}}}
+	vals, err := For(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vals["rabbitmq"].(map[string]any)["enabled"] != true {
+		t.Errorf("rabbitmq.enabled overridden: %v", vals["rabbitmq"])
+	}
+}
