@@ -161,7 +161,7 @@ func TestUserDeploymentsObjects(t *testing.T) {
 	}
 
 	for _, line := range []string{"user-code: dagster-user-code:3030 (the bundled example)", "analytics: dagster-code-analytics:3030",
-		"ml: dagster-code-ml:4000", "CeleryK8sRunLauncher ignores DAGSTER_CONTAINER_CONTEXT"} {
+		"ml: dagster-code-ml:4000", "Runs: CeleryK8sRunLauncher (steps as Jobs started by the Celery workers)"} {
 		if !strings.Contains(m.Notes, line) {
 			t.Errorf("NOTES lack %q:\n%s", line, m.Notes)
 		}
