@@ -43,30 +43,43 @@ func hardenedProblems(pod, c map[string]any) []string {
 	return out
 }
 
+// renderedPod is a pod spec the chart renders: a Pod's, or a workload's or Job's template's.
+type renderedPod struct {
+	obj  *unstructured.Unstructured
+	spec map[string]any
+}
+
+// renderedPods lists every pod spec of the render, hooks included.
+func renderedPods(t *testing.T, m Manifests) []renderedPod {
+	t.Helper()
+	var out []renderedPod
+	for _, o := range append(append([]*unstructured.Unstructured(nil), m.Objects...), m.Hooks...) {
+		path := []string{"spec", "template", "spec"}
+		switch o.GetKind() {
+		case "Pod":
+			path = []string{"spec"}
+		case "Deployment", "StatefulSet", "Job":
+		default:
+			continue
+		}
+		spec, ok, _ := unstructured.NestedMap(o.Object, path...)
+		if !ok {
+			t.Errorf("%s/%s: no pod spec", o.GetKind(), o.GetName())
+			continue
+		}
+		out = append(out, renderedPod{o, spec})
+	}
+	return out
+}
+
 // checkHardened fails for every container (init containers included) of every pod the chart
 // renders, hooks included, that is not hardened, and for the run/step pods' settings in the
 // run launcher's config. It returns the number of containers checked.
 func checkHardened(t *testing.T, m Manifests) int {
 	t.Helper()
 	checked := 0
-	var pods []*unstructured.Unstructured
-	pods = append(pods, m.Objects...)
-	pods = append(pods, m.Hooks...)
-	for _, o := range pods {
-		var spec map[string]any
-		var ok bool
-		switch o.GetKind() {
-		case "Pod":
-			spec, ok, _ = unstructured.NestedMap(o.Object, "spec")
-		case "Deployment", "StatefulSet", "Job":
-			spec, ok, _ = unstructured.NestedMap(o.Object, "spec", "template", "spec")
-		default:
-			continue
-		}
-		if !ok {
-			t.Errorf("%s/%s: no pod spec", o.GetKind(), o.GetName())
-			continue
-		}
+	for _, p := range renderedPods(t, m) {
+		o, spec := p.obj, p.spec
 		podSC, _ := spec["securityContext"].(map[string]any)
 		for _, key := range []string{"initContainers", "containers"} {
 			list, _ := spec[key].([]any)
@@ -308,20 +321,9 @@ func TestNetworkPolicies(t *testing.T) {
 // its own gets userCode's.
 func TestDefaultResources(t *testing.T) {
 	m := render(t, "dagster", values(t, twoLocations))
-	var pods []*unstructured.Unstructured
-	pods = append(pods, m.Objects...)
-	pods = append(pods, m.Hooks...)
 	checked := 0
-	for _, o := range pods {
-		var spec map[string]any
-		switch o.GetKind() {
-		case "Pod":
-			spec, _, _ = unstructured.NestedMap(o.Object, "spec")
-		case "Deployment", "StatefulSet", "Job":
-			spec, _, _ = unstructured.NestedMap(o.Object, "spec", "template", "spec")
-		default:
-			continue
-		}
+	for _, p := range renderedPods(t, m) {
+		o, spec := p.obj, p.spec
 		for _, key := range []string{"initContainers", "containers"} {
 			list, _ := spec[key].([]any)
 			for _, c := range list {
