@@ -31,14 +31,14 @@ const (
 
 // Config is the parsed dagster-dev.yaml.
 type Config struct {
-	Cluster     Cluster        `yaml:"cluster"`
-	Dagit       Dagit          `yaml:"dagit"`
-	Namespace   string         `yaml:"namespace"`
-	Release     string         `yaml:"release"`
+	Cluster   Cluster `yaml:"cluster"`
+	Dagit     Dagit   `yaml:"dagit"`
+	Namespace string  `yaml:"namespace"`
+	Release   string  `yaml:"release"`
 	// RunLauncher chooses how runs are launched (the chart's runLauncher.type):
 	// RunLauncherCelery or RunLauncherK8s; empty means the chart's default
 	// (Celery). With RunLauncherK8s no broker is deployed.
-	RunLauncher string `yaml:"runLauncher"`
+	RunLauncher string         `yaml:"runLauncher"`
 	Timeout     Duration       `yaml:"timeout"`
 	Images      []string       `yaml:"images"`
 	ValuesFiles []string       `yaml:"valuesFiles"`
