@@ -121,6 +121,7 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"second document", "namespace: a\n---\nnamespace: b\n", []string{"f.yaml:2: invalid YAML: expected one YAML document"}},
 		{"not a mapping", "- a\n- b\n", []string{"f.yaml:1:", "mapping"}},
 		{"nodes out of range", "cluster:\n  nodes: 0\n", []string{"f.yaml:2: cluster.nodes: must be between 1 and 10"}},
+		{"run launcher", "runLauncher: k8s\n", []string{"f.yaml:1: runLauncher: \"k8s\" is not a run launcher: use CeleryK8sRunLauncher", "K8sRunLauncher (a Job per run and per step, no broker)"}},
 		{"host port", "dagit:\n  hostPort: 70000\n", []string{"f.yaml:2: dagit.hostPort"}},
 		{"node port", "dagit:\n  nodePort: 8080\n", []string{"f.yaml:2: dagit.nodePort", "30000-32767"}},
 		{"cluster name", "cluster:\n  name: My_Cluster\n", []string{"f.yaml:2: cluster.name"}},

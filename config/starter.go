@@ -22,8 +22,13 @@ dagit:
   # The Dagit Service NodePort the host port maps to (30000-32767).
   nodePort: 30080
 
+# Created with the restricted Pod Security Standard enforced (every pod of the chart is hardened).
 namespace: dagster
 release: dagster
+
+# CeleryK8sRunLauncher: RabbitMQ and Celery workers start each step as a Job. K8sRunLauncher: the
+# run's pod starts each step as a Job (k8s_job_executor); no workers, no RabbitMQ.
+runLauncher: CeleryK8sRunLauncher
 
 # How long up waits for every workload to be Ready.
 timeout: 10m
