@@ -20,7 +20,37 @@ func values(t *testing.T, doc string) map[string]any {
 	return out
 }
 
+// render renders the chart as dagster-dev installs it: with the bundled example location on (the
+// chart's default is off; values.For asks for it) unless vals decide. renderChartDefaults renders
+// the chart's own defaults.
 func render(t *testing.T, release string, vals map[string]any) Manifests {
+	t.Helper()
+	return renderChartDefaults(t, release, withExample(vals))
+}
+
+// withExample sets userCode.example.enabled=true unless vals set it or use the single-location API.
+func withExample(vals map[string]any) map[string]any {
+	out := copyMaps(vals)
+	uc, _ := out["userCode"].(map[string]any)
+	if uc == nil {
+		uc = map[string]any{}
+		out["userCode"] = uc
+	}
+	if uc["pythonFile"] != nil || uc["moduleName"] != nil {
+		return out
+	}
+	ex, _ := uc["example"].(map[string]any)
+	if ex == nil {
+		ex = map[string]any{}
+		uc["example"] = ex
+	}
+	if _, set := ex["enabled"]; !set {
+		ex["enabled"] = true
+	}
+	return out
+}
+
+func renderChartDefaults(t *testing.T, release string, vals map[string]any) Manifests {
 	t.Helper()
 	m, err := Render(release, "dagster", vals)
 	if err != nil {
@@ -195,4 +225,16 @@ func mergeValues(dst, src map[string]any) map[string]any {
 		dst[k] = v
 	}
 	return dst
+}
+
+// copyMaps copies the nested maps of vals (lists and scalars are shared).
+func copyMaps(vals map[string]any) map[string]any {
+	out := make(map[string]any, len(vals))
+	for k, v := range vals {
+		if m, ok := v.(map[string]any); ok {
+			v = copyMaps(m)
+		}
+		out[k] = v
+	}
+	return out
 }

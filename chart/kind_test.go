@@ -39,8 +39,10 @@ const (
 	localRabbitMQ   = "dagster-dev.local/rabbitmq:3"
 )
 
-// kindValues installs with the harness images; nothing may be pulled.
+// kindValues installs with the harness images; nothing may be pulled. The example location (off
+// unless asked) is asked for: its probe job reads the env precedence in the job pods.
 const kindValues = `
+userCode: {example: {enabled: true}}
 image: {repository: dagster-dev.local/dagster, tag: "1.13.27"}
 imagePullPolicy: IfNotPresent
 postgresql:

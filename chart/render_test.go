@@ -1020,9 +1020,8 @@ func TestUserCode(t *testing.T) {
 	}
 
 	for _, bad := range []struct{ values, want string }{
-		{"userCode: {example: {enabled: false}}", "userCode.pythonFile or userCode.moduleName"},
 		{"userCode: {example: {enabled: false}, pythonFile: a.py, moduleName: a}", "only one of"},
-		{"userCode: {pythonFile: a.py}", "userCode.example.enabled=false"},
+		{"userCode: {example: {enabled: true}, pythonFile: a.py}", "userCode.example.enabled=false"},
 	} {
 		if _, err := Render("dagster", "dagster", values(t, bad.values)); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", bad.values, err, bad.want)

@@ -353,3 +353,37 @@ func TestDefaultResources(t *testing.T) {
 		t.Errorf("analytics resources = %v", got)
 	}
 }
+
+// A plain `helm install` (the chart's own defaults): the example location is off unless asked, so
+// a shared cluster gets no probe job anyone could run; the workspace is empty, Dagit and the daemon
+// wait for no code server, `helm test` checks Dagit alone, and NOTES say how to add a location.
+func TestExampleOffUnlessAsked(t *testing.T) {
+	m := renderChartDefaults(t, "dagster", nil)
+	for _, k := range []string{"Deployment/dagster-user-code", "Service/dagster-user-code", "ConfigMap/dagster-user-code-example"} {
+		kind, name, _ := strings.Cut(k, "/")
+		if m.Find(kind, name) != nil {
+			t.Errorf("%s rendered by default", k)
+		}
+	}
+	if ws := configMapData(t, m, "dagster-workspace")["workspace.yaml"]; !strings.Contains(ws, "load_from: []") {
+		t.Errorf("workspace = %q", ws)
+	}
+	for _, ic := range containers(t, mustFind(t, m, "Deployment", "dagster-dagit"), true) {
+		if strings.HasPrefix(ic["name"].(string), "wait-for-code") || strings.HasPrefix(ic["name"].(string), "wait-for-user-code") {
+			t.Errorf("Dagit waits for %s", ic["name"])
+		}
+	}
+	for _, e := range nested(t, m.Hooks[0].Object, "spec", "containers").([]any)[0].(map[string]any)["env"].([]any) {
+		em := e.(map[string]any)
+		if (em["name"] == "LOCATION_NAMES" || em["name"] == "EXPECT_JOB") && em["value"] != "" {
+			t.Errorf("helm test %s = %v", em["name"], em["value"])
+		}
+	}
+	if !strings.Contains(m.Notes, "userCode.example.enabled=true") {
+		t.Errorf("NOTES do not say how to add a location:\n%s", m.Notes)
+	}
+	// Asked for: there it is, with its probe.
+	m = renderChartDefaults(t, "dagster", values(t, "userCode: {example: {enabled: true}}\n"))
+	mustFind(t, m, "ConfigMap", "dagster-user-code-example")
+	mustFind(t, m, "Deployment", "dagster-user-code")
+}

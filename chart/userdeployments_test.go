@@ -454,7 +454,7 @@ func TestUserDeploymentsFailures(t *testing.T) {
 		{"userDeployments: [{name: a, module: m}]\nuserCode: {image: {repository: my/code}}", "userDeployments[].image"},
 		{"userDeployments: [{name: a, module: m, volumes: [{name: dagster-home, emptyDir: {}}]}]", "dagster-home is the chart's own"},
 	} {
-		_, err := Render("dagster", "dagster", values(t, tc.values))
+		_, err := Render("dagster", "dagster", withExample(values(t, tc.values)))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s:\n err = %v\nwant it to mention %q", tc.values, err, tc.want)
 		}

@@ -124,6 +124,23 @@ func For(cfg *config.Config) (map[string]any, error) {
 		}
 	}
 
+	// The chart's example location is off unless asked; dagster-dev asks, unless the values say
+	// otherwise: its job dagster_dev_probe is what `dagster-dev test` runs.
+	// (Not with the chart's single-location API, userCode.pythonFile / moduleName, which replaces it.)
+	userCode, err := mapAt(out, "userCode")
+	if err != nil {
+		return nil, err
+	}
+	if userCode["pythonFile"] == nil && userCode["moduleName"] == nil {
+		example, err := mapAt(userCode, "example")
+		if err != nil {
+			return nil, err
+		}
+		if _, set := example["enabled"]; !set {
+			example["enabled"] = true
+		}
+	}
+
 	if cfg.RunLauncher != "" {
 		launcher, err := mapAt(out, "runLauncher")
 		if err != nil {

@@ -93,6 +93,8 @@ list: [1, 2]
 			"env_config_maps": []any{"team"},
 			"env_secrets":     []any{"user-secret", "creds"},
 		},
+		// The chart's example (its probe job) is off unless asked; dagster-dev asks.
+		"userCode": map[string]any{"example": map[string]any{"enabled": true}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", yamlOf(t, got), yamlOf(t, want))
@@ -119,7 +121,8 @@ func TestForExistingClusterLeavesServiceAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"dagit": map[string]any{"service": map[string]any{"type": "LoadBalancer"}}}
+	want := map[string]any{"dagit": map[string]any{"service": map[string]any{"type": "LoadBalancer"}},
+		"userCode": map[string]any{"example": map[string]any{"enabled": true}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v", got)
 	}
@@ -245,5 +248,24 @@ func TestForRunLauncher(t *testing.T) {
 	}
 	if vals["rabbitmq"].(map[string]any)["enabled"] != true {
 		t.Errorf("rabbitmq.enabled overridden: %v", vals["rabbitmq"])
+	}
+}
+
+// The example is asked for unless the values decide: set either way, or the single-location API.
+func TestForAsksForTheExample(t *testing.T) {
+	for doc, want := range map[string]any{
+		"": true,
+		"values: {userCode: {example: {enabled: false}}}\n": false,
+		"values: {userCode: {pythonFile: /app/defs.py}}\n":  nil,
+	} {
+		got, err := For(load(t, doc, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		uc, _ := got["userCode"].(map[string]any)
+		ex, _ := uc["example"].(map[string]any)
+		if ex["enabled"] != want {
+			t.Errorf("%q: userCode.example.enabled = %v, want %v", doc, ex["enabled"], want)
+		}
 	}
 }

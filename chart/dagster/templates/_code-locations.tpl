@@ -12,9 +12,10 @@ restarting the pod.
 {{/* The label that carries a code server's location name (chart.LabelCodeLocation). */}}
 {{- define "dagster.codeLocationLabel" -}}dagster-dev.io/code-location{{- end -}}
 
-{{/* "true" when the userCode location is rendered, else empty. */}}
+{{/* "true" when the userCode location is rendered (the example, or the single-location API). */}}
 {{- define "dagster.userCode.enabled" -}}
-{{- if or (not .Values.userDeployments) .Values.userCode.example.enabled -}}true{{- end -}}
+{{- $uc := .Values.userCode -}}
+{{- if or $uc.example.enabled (and (not .Values.userDeployments) (or $uc.pythonFile $uc.moduleName)) -}}true{{- end -}}
 {{- end -}}
 
 {{/* (dict "ctx" $ "name" <location>) -> <fullname>-code-<name>; checked to fit 63 characters. */}}

@@ -129,7 +129,12 @@ execution:
 {{- end -}}
 
 {{- define "dagster.workspace.data" -}}
+{{- if not (or (include "dagster.userCode.enabled" .) .Values.userDeployments) -}}
+# No code location yet (userDeployments, or userCode.example.enabled / pythonFile / moduleName).
+load_from: []
+{{- else -}}
 load_from:
+{{- end }}
 {{- if include "dagster.userCode.enabled" . }}
   - grpc_server:
       host: {{ include "dagster.userCode.name" . | quote }}
