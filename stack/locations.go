@@ -48,6 +48,9 @@ func locationsNote(locs []dagit.LocationEntry) string {
 	for _, l := range locs {
 		names = append(names, l.Name)
 	}
+	if len(names) == 0 {
+		return "none in the workspace (add codeLocations, or set values.userCode.example.enabled)"
+	}
 	sort.Strings(names)
 	return fmt.Sprintf("%d loaded: %s", len(names), strings.Join(names, ", "))
 }
