@@ -21,6 +21,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/buildinfo"
 )
 
 // Exit codes, documented in the README and in `dagster-dev --help`.
@@ -33,8 +34,6 @@ const (
 	exitInterrupted = 130
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // exitError carries a specific exit code through urfave/cli.
 type exitError struct {
@@ -129,7 +128,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "dagster-dev",
 		Usage:     "a complete Dagster on Kubernetes on this machine, in one command",
-		Version:   version,
+		Version:   buildinfo.Read().String(),
 		Writer:    stdout,
 		ErrWriter: stderr,
 		// Errors are printed once, by report (through run), with the right exit code.
@@ -155,7 +154,7 @@ func versionCommand() *cli.Command {
 		Name:  "version",
 		Usage: "print the dagster-dev version and the chart it installs",
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "dagster-dev %s\n", version)
+			fmt.Fprintf(c.App.Writer, "dagster-dev %s\n", buildinfo.Read())
 			return printChartVersion(c.App.Writer)
 		},
 	}

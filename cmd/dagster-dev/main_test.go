@@ -28,7 +28,8 @@ func TestHelpForEveryCommand(t *testing.T) {
 
 func TestVersionNamesTheChart(t *testing.T) {
 	code, out, _ := runCLI(t, "version")
-	if code != exitOK || !strings.Contains(out, "chart dagster") || !strings.Contains(out, "Dagster 1.") {
+	// The release and the commit (or why it is unknown) come first.
+	if code != exitOK || !strings.Contains(out, "chart dagster") || !strings.Contains(out, "Dagster 1.") || !strings.Contains(out, "commit ") {
 		t.Errorf("code %d, output %q", code, out)
 	}
 }
