@@ -34,7 +34,6 @@ const (
 	exitInterrupted = 130
 )
 
-
 // exitError carries a specific exit code through urfave/cli.
 type exitError struct {
 	code int
