@@ -207,41 +207,7 @@ config:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   {{- end }}
-  # The launcher's module first; then a writable DAGSTER_HOME (local artifacts, the default io
-  # manager's storage; Dagster mounts dagster.yaml into it) and /tmp under a read-only root
-  # filesystem.
-  volumes:
-    {{- if include "dagster.lib.enabled" . }}
-    {{- include "dagster.lib.volume" . | nindent 4 }}
-    {{- end }}
-    - name: dagster-home
-      emptyDir: {}
-    - name: tmp
-      emptyDir: {}
-    {{- if include "dagster.computeLogs.enabled" . }}
-    {{- include "dagster.computeLogs.volume" . | nindent 4 }}
-    {{- end }}
-    {{- if .Values.userCode.example.enabled }}
-    - name: dagster-dev-example
-      configMap:
-        name: {{ include "dagster.example.name" . | quote }}
-    {{- end }}
-  volume_mounts:
-    {{- if include "dagster.lib.enabled" . }}
-    {{- include "dagster.lib.volumeMount" . | nindent 4 }}
-    {{- end }}
-    - name: dagster-home
-      mountPath: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
-    - name: tmp
-      mountPath: /tmp
-    {{- if include "dagster.computeLogs.enabled" . }}
-    {{- include "dagster.computeLogs.volumeMount" . | nindent 4 }}
-    {{- end }}
-    {{- if .Values.userCode.example.enabled }}
-    - name: dagster-dev-example
-      mountPath: {{ include "dagster.example.dir" . | quote }}
-      readOnly: true
-    {{- end }}
+  {{- include "dagster.launcher.volumes" . | nindent 2 }}
 {{- end -}}
 
 {{/*
@@ -298,32 +264,46 @@ config:
       {{- end }}
     {{- end }}
   {{- end }}
-  volumes:
-    {{- include "dagster.lib.volume" . | nindent 4 }}
-    - name: dagster-home
-      emptyDir: {}
-    - name: tmp
-      emptyDir: {}
-    {{- if include "dagster.computeLogs.enabled" . }}
-    {{- include "dagster.computeLogs.volume" . | nindent 4 }}
-    {{- end }}
-    {{- if .Values.userCode.example.enabled }}
-    - name: dagster-dev-example
-      configMap:
-        name: {{ include "dagster.example.name" . | quote }}
-    {{- end }}
-  volume_mounts:
-    {{- include "dagster.lib.volumeMount" . | nindent 4 }}
-    - name: dagster-home
-      mountPath: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
-    - name: tmp
-      mountPath: /tmp
-    {{- if include "dagster.computeLogs.enabled" . }}
-    {{- include "dagster.computeLogs.volumeMount" . | nindent 4 }}
-    {{- end }}
-    {{- if .Values.userCode.example.enabled }}
-    - name: dagster-dev-example
-      mountPath: {{ include "dagster.example.dir" . | quote }}
-      readOnly: true
-    {{- end }}
+  {{- include "dagster.launcher.volumes" . | nindent 2 }}
+{{- end -}}
+
+{{/*
+The volumes and mounts of every run and step pod, with either launcher: the launcher's module
+first (always there with the K8sRunLauncher, see dagster.lib.enabled); then a writable DAGSTER_HOME
+(local artifacts, the default io manager's storage; Dagster mounts dagster.yaml into it) and /tmp
+under a read-only root filesystem; the compute logs; the bundled example.
+*/}}
+{{- define "dagster.launcher.volumes" -}}
+volumes:
+  {{- if include "dagster.lib.enabled" . }}
+  {{- include "dagster.lib.volume" . | nindent 2 }}
+  {{- end }}
+  - name: dagster-home
+    emptyDir: {}
+  - name: tmp
+    emptyDir: {}
+  {{- if include "dagster.computeLogs.enabled" . }}
+  {{- include "dagster.computeLogs.volume" . | nindent 2 }}
+  {{- end }}
+  {{- if .Values.userCode.example.enabled }}
+  - name: dagster-dev-example
+    configMap:
+      name: {{ include "dagster.example.name" . | quote }}
+  {{- end }}
+volume_mounts:
+  {{- if include "dagster.lib.enabled" . }}
+  {{- include "dagster.lib.volumeMount" . | nindent 2 }}
+  {{- end }}
+  - name: dagster-home
+    mountPath: {{ include "dagster.jobRunner.dagsterHome" . | quote }}
+  - name: tmp
+    mountPath: /tmp
+  {{- if include "dagster.computeLogs.enabled" . }}
+  {{- include "dagster.computeLogs.volumeMount" . | nindent 2 }}
+  {{- end }}
+  {{- if .Values.userCode.example.enabled }}
+  - name: dagster-dev-example
+    mountPath: {{ include "dagster.example.dir" . | quote }}
+    readOnly: true
+  {{- end }}
 {{- end -}}
