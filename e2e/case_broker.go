@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dagster-dev/dagster-dev/chart"
-	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/text"
 	"net"
 	"slices"
@@ -154,7 +153,7 @@ func (s *suite) caseBroker(ctx context.Context, t *T) error {
 	if err != nil {
 		return err
 	}
-	if valueOr(base, config.RunLauncherCelery, "runLauncher", "type") != config.RunLauncherCelery {
+	if !celeryIn(base) {
 		return notWithoutCelery("no workers, no broker")
 	}
 	if !valueOr(base, true, "rabbitmq", "enabled") {

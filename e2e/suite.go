@@ -180,8 +180,6 @@ func (s *suite) close() {
 // the config's timeout, the same one `up` waits with.
 func (s *suite) timeout() time.Duration { return s.cfg.Timeout.Duration }
 
-// baseValues are the values the release must have outside a case that
-// changes them: exactly what `up` and `watch` install.
 // celery reports whether the release's runs go through Celery (runLauncher.type, the chart's
 // default CeleryK8sRunLauncher) rather than the K8sRunLauncher.
 func (s *suite) celery() (bool, error) {
@@ -189,7 +187,12 @@ func (s *suite) celery() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return valueOr(base, config.RunLauncherCelery, "runLauncher", "type") == config.RunLauncherCelery, nil
+	return celeryIn(base), nil
+}
+
+// celeryIn is celery for values already at hand.
+func celeryIn(vals map[string]any) bool {
+	return valueOr(vals, config.RunLauncherCelery, "runLauncher", "type") == config.RunLauncherCelery
 }
 
 // notWithoutCelery is the report of a case that only makes sense with Celery.
@@ -197,6 +200,8 @@ func notWithoutCelery(what string) error {
 	return skipf("not applicable: runLauncher.type is K8sRunLauncher, which runs no Celery (%s)", what)
 }
 
+// baseValues are the values the release must have outside a case that
+// changes them: exactly what `up` and `watch` install.
 func (s *suite) baseValues() (map[string]any, error) {
 	v, err := values.For(s.cfg)
 	if err != nil {
