@@ -351,6 +351,9 @@ func codeMount(cfg *config.Config) cluster.Mount {
 	return cluster.Mount{HostPath: root, NodePath: config.CodeNodePath, Required: cfg.HasPathLocations()}
 }
 
+// podSecurityLevel is the Pod Security Standard the namespaces dagster-dev creates enforce.
+const podSecurityLevel = "restricted"
+
 // ensureNamespace creates the release's namespace, enforcing the `restricted` Pod Security
 // Standard (the chart's pods are hardened by default). A namespace dagster-dev created earlier gets
 // the labels it lacks; one it did not create is left as it is.
@@ -363,7 +366,7 @@ func ensureNamespace(ctx context.Context, client kubernetes.Interface, name stri
 		return fmt.Errorf("reading namespace %s: %w", name, err)
 	}
 	labels := kube.ManagedByLabels()
-	for k, v := range kube.PodSecurityLabels("restricted") {
+	for k, v := range kube.PodSecurityLabels(podSecurityLevel) {
 		labels[k] = v
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
@@ -449,7 +452,7 @@ func labelManagedNamespace(ctx context.Context, client kubernetes.Interface, ns 
 		return nil
 	}
 	missing := map[string]any{}
-	for k, v := range kube.PodSecurityLabels("restricted") {
+	for k, v := range kube.PodSecurityLabels(podSecurityLevel) {
 		if _, ok := ns.Labels[k]; !ok {
 			missing[k] = v
 		}
