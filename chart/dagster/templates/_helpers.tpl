@@ -46,10 +46,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "dagster.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
-{{- default (include "dagster.fullname" .) .Values.serviceAccount.name -}}
+{{- include "dagster.serviceAccount.pick" (dict "sa" .Values.serviceAccount "default" (include "dagster.fullname" .) "key" "serviceAccount") -}}
+{{- end -}}
+
+{{/*
+A ServiceAccount's name from its values {create, name}: the default when the chart creates it, else
+the required name of an existing one. (dict "sa" <values> "default" <name> "key" <values key>)
+*/}}
+{{- define "dagster.serviceAccount.pick" -}}
+{{- if .sa.create -}}
+{{- default .default .sa.name -}}
 {{- else -}}
-{{- required "serviceAccount.name is required when serviceAccount.create=false" .Values.serviceAccount.name -}}
+{{- required (printf "%s.name is required when %s.create=false" .key .key) .sa.name -}}
 {{- end -}}
 {{- end -}}
 
@@ -60,12 +68,7 @@ token: dagster-celery-k8s loads the in-cluster config when the run pod builds th
 although it then calls no API (its executor hands steps to Celery; the workers create the Jobs).
 */}}
 {{- define "dagster.runServiceAccountName" -}}
-{{- $sa := .Values.runLauncher.serviceAccount -}}
-{{- if $sa.create -}}
-{{- default (include "dagster.componentName" (dict "ctx" . "suffix" "run")) $sa.name -}}
-{{- else -}}
-{{- required "runLauncher.serviceAccount.name is required when runLauncher.serviceAccount.create=false" $sa.name -}}
-{{- end -}}
+{{- include "dagster.serviceAccount.pick" (dict "sa" .Values.runLauncher.serviceAccount "default" (include "dagster.componentName" (dict "ctx" . "suffix" "run")) "key" "runLauncher.serviceAccount") -}}
 {{- end -}}
 
 {{/*
@@ -109,12 +112,7 @@ K8sRunLauncher only: the identity of step pods, bound to no Role (the run pod, w
 step Jobs, uses the run ServiceAccount, bound to <fullname>-run-worker).
 */}}
 {{- define "dagster.stepServiceAccountName" -}}
-{{- $sa := .Values.runLauncher.stepServiceAccount -}}
-{{- if $sa.create -}}
-{{- default (include "dagster.componentName" (dict "ctx" . "suffix" "step")) $sa.name -}}
-{{- else -}}
-{{- required "runLauncher.stepServiceAccount.name is required when runLauncher.stepServiceAccount.create=false" $sa.name -}}
-{{- end -}}
+{{- include "dagster.serviceAccount.pick" (dict "sa" .Values.runLauncher.stepServiceAccount "default" (include "dagster.componentName" (dict "ctx" . "suffix" "step")) "key" "runLauncher.stepServiceAccount") -}}
 {{- end -}}
 
 {{/*
