@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -16,10 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
-	"k8s.io/client-go/transport/spdy"
 
+	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/sources"
@@ -102,42 +100,20 @@ func findWorkload(ws []workload, component, nameHint string) (workload, bool) {
 	return workload{}, false
 }
 
-// readyPods returns the workload's Running, Ready pods that are not being
-// deleted, oldest first.
+// readyPods returns the Running, Ready pods that match sel and are not
+// being deleted, oldest first.
 func (k *kubeClient) readyPods(ctx context.Context, sel labels.Selector) ([]corev1.Pod, error) {
-	list, err := kube.ListPods(ctx, k.client, k.namespace, sel.String())
-	if err != nil {
-		return nil, fmt.Errorf("listing pods %s: %w", sel, err)
-	}
-	var out []corev1.Pod
-	for _, p := range list {
-		if podReady(&p) {
-			out = append(out, p)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreationTimestamp.Before(&out[j].CreationTimestamp) })
-	return out, nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return kube.ReadyPods(ctx, k.client, k.namespace, sel.String())
 }
 
 // componentPods returns the Ready pods of a chart component.
 func (k *kubeClient) componentPods(ctx context.Context, component string) ([]corev1.Pod, error) {
-	sel, err := labels.Parse(kube.ComponentSelector(k.release, component))
-	if err != nil {
-		return nil, err
-	}
-	return k.readyPods(ctx, sel)
+	return kube.ReadyPods(ctx, k.client, k.namespace, kube.ComponentSelector(k.release, component))
+}
+
+// dagitRelease is what dagitconn needs to forward to this release's Dagit.
+func (k *kubeClient) dagitRelease() dagitconn.Release {
+	return dagitconn.Release{REST: k.rest, Client: k.client, Namespace: k.namespace, Name: k.release}
 }
 
 // execError is a command that ran in a container and exited non-zero, or
@@ -221,48 +197,6 @@ func parsePrintenv(out string) map[string]string {
 // tail <= 0; the pod's only container when container is "").
 func (k *kubeClient) podLogs(ctx context.Context, pod, container string, tail int64, previous bool) (string, error) {
 	return kube.TailLog(ctx, k.client, k.namespace, pod, container, tail, previous)
-}
-
-// portForward forwards a random 127.0.0.1 port to port on the pod until ctx
-// ends. It returns the local port and a channel closed when the forward
-// stops (the pod went away, the connection broke).
-func (k *kubeClient) portForward(ctx context.Context, pod string, port int) (int, <-chan struct{}, error) {
-	rt, upgrader, err := spdy.RoundTripperFor(k.rest)
-	if err != nil {
-		return 0, nil, err
-	}
-	url := k.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(k.namespace).Name(pod).SubResource("portforward").URL()
-	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, url)
-	ready := make(chan struct{})
-	var errOut bytes.Buffer
-	fw, err := portforward.NewOnAddressesWithContext(ctx, dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)}, ready, io.Discard, &errOut)
-	if err != nil {
-		return 0, nil, err
-	}
-	done := make(chan struct{})
-	failed := make(chan error, 1)
-	go func() {
-		defer close(done)
-		if err := fw.ForwardPorts(); err != nil {
-			failed <- err
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-failed:
-		return 0, nil, fmt.Errorf("port-forward to pod %s port %d: %w", pod, port, err)
-	case <-ctx.Done():
-		return 0, nil, ctx.Err()
-	case <-time.After(30 * time.Second):
-		fw.Close()
-		return 0, nil, fmt.Errorf("port-forward to pod %s port %d: not ready after 30s", pod, port)
-	}
-	ports, err := fw.GetPorts()
-	if err != nil || len(ports) == 0 {
-		fw.Close()
-		return 0, nil, fmt.Errorf("port-forward to pod %s: no local port: %v", pod, err)
-	}
-	return int(ports[0].Local), done, nil
 }
 
 // jobsOfRun lists the Kubernetes Jobs Dagster created for a run: the run

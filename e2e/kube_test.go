@@ -124,18 +124,18 @@ func TestComponentPodsAndDagitPort(t *testing.T) {
 	if len(pods) != 2 || pods[0].Name != "dagster-dagit-old" || pods[1].Name != "dagster-dagit-new" {
 		t.Fatalf("pods %v", podNames(pods))
 	}
-	port, err := k.dagitPort(context.Background(), &pods[1])
+	port, err := k.dagitRelease().Port(context.Background(), &pods[1])
 	if err != nil || port != 3000 {
 		t.Errorf("named targetPort: %d, %v", port, err)
 	}
 	svc.Spec.Ports[0].TargetPort = intstr.FromInt32(8080)
 	k = testKube(cur, svc)
-	if port, err := k.dagitPort(context.Background(), cur); err != nil || port != 8080 {
+	if port, err := k.dagitRelease().Port(context.Background(), cur); err != nil || port != 8080 {
 		t.Errorf("numeric targetPort: %d, %v", port, err)
 	}
 	svc.Spec.Ports[0].TargetPort = intstr.FromString("web")
 	k = testKube(cur, svc)
-	if _, err := k.dagitPort(context.Background(), cur); err == nil {
+	if _, err := k.dagitRelease().Port(context.Background(), cur); err == nil {
 		t.Error("a targetPort name the pod lacks resolved to a port")
 	}
 }

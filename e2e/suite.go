@@ -29,6 +29,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 )
@@ -129,7 +130,7 @@ func (s Suite) Run(ctx context.Context) (*Report, error) {
 type suite struct {
 	cfg     *config.Config
 	kube    *kubeClient
-	dagit   dagitAccess
+	dagit   dagitconn.Conn
 	gql     *dagit.Client
 	http    *http.Client
 	release releaseOps
@@ -159,9 +160,9 @@ func (s *suite) connect(ctx context.Context) error {
 	s.http = &http.Client{Timeout: 30 * time.Second}
 	if s.cfg.ExistingCluster() {
 		// No kind port mapping exists for an existing cluster.
-		s.dagit = newForwardedDagit(context.WithoutCancel(ctx), s.kube)
+		s.dagit = dagitconn.NewForwarded(context.WithoutCancel(ctx), s.kube.dagitRelease())
 	} else {
-		s.dagit = directDagit{url: s.cfg.DagitURL()}
+		s.dagit = dagitconn.Direct(s.cfg.DagitURL())
 	}
 	s.gql = &dagit.Client{URL: s.dagit.BaseURL, HTTP: s.http}
 	s.release = &chartRelease{cfg: s.cfg, kube: s.kube}

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -175,4 +176,34 @@ func ListReplicaSets(ctx context.Context, client kubernetes.Interface, namespace
 		return nil, err
 	}
 	return l.Items, nil
+}
+
+// PodReady reports whether a pod serves: Running, Ready and not being
+// deleted.
+func PodReady(p *corev1.Pod) bool {
+	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// ReadyPods lists the Ready pods that match the selector, oldest first.
+func ReadyPods(ctx context.Context, client kubernetes.Interface, namespace, selector string) ([]corev1.Pod, error) {
+	list, err := ListPods(ctx, client, namespace, selector)
+	if err != nil {
+		return nil, fmt.Errorf("listing pods %s: %w", selector, err)
+	}
+	var out []corev1.Pod
+	for _, p := range list {
+		if PodReady(&p) {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreationTimestamp.Before(&out[j].CreationTimestamp) })
+	return out, nil
 }
