@@ -21,3 +21,19 @@ const LabelCodeLocation = "dagster-dev.io/code-location"
 
 // Components are the chart's workload components, in start order.
 var Components = []string{ComponentDatabase, ComponentBroker, ComponentUserCode, ComponentDaemon, ComponentDagit, ComponentWorker}
+
+// LabelRunRelease carries the release's name on the run and step pods its
+// run launcher creates (templates/_helpers.tpl, dagster.runPodLabel).
+// Dagster itself labels every job pod app.kubernetes.io/instance=dagster,
+// whatever the release, so this label is what ties a job pod to its release.
+const LabelRunRelease = "dagster-dev.io/release"
+
+// The app.kubernetes.io/component values Dagster (dagster-k8s,
+// dagster-celery-k8s) sets on the job pods it launches.
+const (
+	ComponentRunWorker  = "run_worker"
+	ComponentStepWorker = "step_worker"
+)
+
+// LabelOp is set by Dagster on a step pod: the step it runs.
+const LabelOp = "dagster/op"

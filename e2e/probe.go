@@ -24,7 +24,7 @@ const (
 	// defaultLocation is the chart's userCode.locationName default.
 	defaultLocation = "user-code"
 	// tagCase marks the suite's runs in Dagit's run list.
-	tagCase  = "dagster-dev/test-case"
+	tagCase  = dagit.SuiteRunTag
 	tagToken = "dagster-dev/test-run"
 )
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -15,14 +16,24 @@ import (
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/progress"
+	"github.com/dagster-dev/dagster-dev/internal/text"
+	"github.com/dagster-dev/dagster-dev/watch"
 )
 
 // Status reports the environment's health without changing anything.
 type Status struct {
 	Config   *config.Config
 	Provider *cluster.Provider
+	// Runs is how many of the newest runs to list (0 = DefaultStatusRuns).
+	Runs int
 }
+
+// DefaultStatusRuns is how many runs status lists unless asked.
+const DefaultStatusRuns = 5
 
 // Report is Status's result; its JSON form is `dagster-dev status --json`.
 type Report struct {
@@ -32,6 +43,39 @@ type Report struct {
 	Release  *ReleaseReport   `json:"release,omitempty"`
 	Workload []WorkloadReport `json:"workloads,omitempty"`
 	Dagit    DagitReport      `json:"dagit"`
+	// Locations are the code locations of Dagit's workspace.
+	Locations []LocationReport `json:"codeLocations"`
+	// Runs are the newest runs, newest first.
+	Runs []RunReport `json:"runs"`
+	// Watch is the dagster-dev watch that holds the environment's lease;
+	// null when none runs.
+	Watch *watch.Holder `json:"watch"`
+	// Took is how long status took to gather the report.
+	Took time.Duration `json:"-"`
+}
+
+// LocationReport is one code location as Dagit has it.
+type LocationReport struct {
+	Name string `json:"name"`
+	// Status is loaded, loading or failed.
+	Status string `json:"status"`
+	// Error is the start of the load error of a failed location.
+	Error string `json:"error,omitempty"`
+}
+
+// RunReport is one run of the history.
+type RunReport struct {
+	ID      string     `json:"id"`
+	Job     string     `json:"job"`
+	Status  string     `json:"status"`
+	Created time.Time  `json:"created"`
+	Started *time.Time `json:"started,omitempty"`
+	Ended   *time.Time `json:"ended,omitempty"`
+	// Seconds is how long it ran (so far).
+	Seconds float64 `json:"durationSeconds"`
+	// Suite is true for a run `dagster-dev test` launched: such runs do
+	// not make the environment unhealthy.
+	Suite bool `json:"suite,omitempty"`
 }
 
 // ClusterReport describes the cluster.
@@ -73,20 +117,36 @@ type WorkloadReport struct {
 
 // DagitReport says whether Dagit answers.
 type DagitReport struct {
-	URL      string `json:"url"`
-	Answers  bool   `json:"answers"`
-	Response string `json:"response,omitempty"`
+	URL string `json:"url"`
+	// Forwarded is true on an existing cluster: URL is served only while
+	// `dagster-dev dagit` runs (status asks through a port-forward of its
+	// own).
+	Forwarded bool   `json:"forwarded,omitempty"`
+	Answers   bool   `json:"answers"`
+	Response  string `json:"response,omitempty"`
 }
 
 // Run gathers the report. An error means status itself could not run
 // (e.g. Docker unreachable); an unhealthy environment is a Report with
 // Healthy false.
 func (s *Status) Run(ctx context.Context) (*Report, error) {
+	start := time.Now()
 	cfg := s.Config
 	r := &Report{
-		Cluster: ClusterReport{Context: cfg.KubeContext(), Existing: cfg.ExistingCluster()},
-		Dagit:   DagitReport{URL: cfg.DagitURL()},
+		Cluster:   ClusterReport{Context: cfg.KubeContext(), Existing: cfg.ExistingCluster()},
+		Dagit:     DagitReport{URL: cfg.DagitURL(), Forwarded: cfg.ExistingCluster()},
+		Locations: []LocationReport{},
+		Runs:      []RunReport{},
 	}
+	rep, err := s.gather(ctx, r)
+	if rep != nil {
+		rep.Took = time.Since(start)
+	}
+	return rep, err
+}
+
+func (s *Status) gather(ctx context.Context, r *Report) (*Report, error) {
+	cfg := s.Config
 	if !cfg.ExistingCluster() {
 		p := s.Provider
 		if p == nil {
@@ -149,13 +209,99 @@ func (s *Status) Run(ctx context.Context) (*Report, error) {
 	if err := r.workloads(ctx, kc.Clientset, cfg); err != nil {
 		return nil, err
 	}
-	if !cfg.ExistingCluster() {
-		r.Dagit.Answers, r.Dagit.Response = probeDagit(ctx, cfg.DagitURL())
-		if !r.Dagit.Answers {
-			r.problem("Dagit does not answer on %s/server_info", cfg.DagitURL())
+	if h, err := watch.LeaseHolder(ctx, kc.Clientset, cfg.Namespace); err == nil {
+		r.Watch = h
+	}
+	var conn dagitconn.Conn = dagitconn.Direct(cfg.DagitURL())
+	if cfg.ExistingCluster() {
+		conn = dagitconn.NewForwarded(ctx, dagitconn.Release{REST: kc.REST, Client: kc.Clientset, Namespace: cfg.Namespace, Name: cfg.Release})
+	}
+	defer conn.Close()
+	base, err := conn.BaseURL(ctx)
+	if err != nil {
+		r.problem("Dagit cannot be reached: %v", err)
+		return r.finish(), nil
+	}
+	r.Dagit.Answers, r.Dagit.Response = probeDagit(ctx, base)
+	if !r.Dagit.Answers {
+		r.problem("Dagit does not answer on %s/server_info", conn.Describe())
+		return r.finish(), nil
+	}
+	client := &dagit.Client{BaseURL: base, HTTP: &http.Client{Timeout: 15 * time.Second}}
+	s.dagster(ctx, r, client)
+	return r.finish(), nil
+}
+
+// dagster adds what Dagit says: the code locations and the newest runs.
+func (s *Status) dagster(ctx context.Context, r *Report, client *dagit.Client) {
+	var locs []dagit.LocationEntry
+	var runs []dagit.RunSummary
+	var locErr, runErr error
+	n := s.Runs
+	if n <= 0 {
+		n = DefaultStatusRuns
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); locs, locErr = client.Locations(ctx) }()
+	go func() { defer wg.Done(); runs, runErr = client.RecentRuns(ctx, n) }()
+	wg.Wait()
+	if locErr != nil {
+		r.problem("reading Dagit's code locations: %v", locErr)
+	}
+	for _, l := range locs {
+		rep := LocationReport{Name: l.Name, Status: "loading"}
+		switch {
+		case l.Loaded():
+			rep.Status = "loaded"
+		case l.LoadError != nil && l.LoadStatus == dagit.LocationLoaded:
+			rep.Status = "failed"
+			rep.Error = firstLines(l.LoadError.Error(), 3)
+			r.problem("code location %s failed to load: %s", l.Name, firstLines(l.LoadError.Error(), 1))
+		default:
+			r.problem("code location %s is still loading", l.Name)
+		}
+		r.Locations = append(r.Locations, rep)
+	}
+	if runErr != nil {
+		r.problem("reading Dagit's runs: %v", runErr)
+	}
+	now := time.Now()
+	judged := map[string]bool{}
+	for _, run := range runs {
+		rep := RunReport{ID: run.ID, Job: run.Job, Status: run.Status, Created: run.Created, Seconds: run.Duration(now).Round(time.Millisecond).Seconds()}
+		if !run.Started.IsZero() {
+			rep.Started = &run.Started
+		}
+		if !run.Ended.IsZero() {
+			rep.Ended = &run.Ended
+		}
+		_, rep.Suite = run.Tags[dagit.SuiteRunTag]
+		r.Runs = append(r.Runs, rep)
+		// The newest finished run of each job says whether the job works.
+		if rep.Suite || !dagit.TerminalStatus(run.Status) || judged[run.Job] {
+			continue
+		}
+		judged[run.Job] = true
+		if run.Status == dagit.RunFailure {
+			r.problem("the last run of job %s failed: run %s (`dagster-dev logs --run %s`)", run.Job, run.ID, run.ID)
 		}
 	}
-	return r.finish(), nil
+}
+
+// firstLines keeps the first n non-empty lines of s.
+func firstLines(s string, n int) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		out = append(out, strings.TrimRight(line, " "))
+		if len(out) == n {
+			break
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func (r *Report) workloads(ctx context.Context, client kubernetes.Interface, cfg *config.Config) error {
@@ -231,12 +377,51 @@ func (r *Report) Text() string {
 		}
 		fmt.Fprintf(&b, "  %s %-11s %-40s %d/%d\n", mark, w.Kind, w.Name, w.Ready, w.Desired)
 	}
-	if !r.Cluster.Existing {
-		answer := "answers"
-		if !r.Dagit.Answers {
-			answer = "does not answer"
-		}
+	answer := "answers"
+	if !r.Dagit.Answers {
+		answer = "does not answer"
+	}
+	if r.Dagit.Forwarded {
+		fmt.Fprintf(&b, "dagit:       %s while `dagster-dev dagit` runs (%s through a port-forward)\n", r.Dagit.URL, answer)
+	} else {
 		fmt.Fprintf(&b, "dagit:       %s (%s)\n", r.Dagit.URL, answer)
+	}
+	if len(r.Locations) > 0 {
+		fmt.Fprintf(&b, "code locations:\n")
+		for _, l := range r.Locations {
+			mark := map[string]string{"loaded": "✓", "failed": "✗"}[l.Status]
+			if mark == "" {
+				mark = "…"
+			}
+			fmt.Fprintf(&b, "  %s %-30s %s\n", mark, l.Name, l.Status)
+			if l.Error != "" {
+				b.WriteString(text.Indent(l.Error, "      "))
+				b.WriteByte('\n')
+			}
+		}
+	}
+	if len(r.Runs) > 0 {
+		fmt.Fprintf(&b, "runs (newest first):\n")
+		for _, run := range r.Runs {
+			mark := map[string]string{dagit.RunSuccess: "✓", dagit.RunFailure: "✗", dagit.RunCanceled: "-"}[run.Status]
+			if mark == "" {
+				mark = "…"
+			}
+			suite := ""
+			if run.Suite {
+				suite = "  (dagster-dev test)"
+			}
+			fmt.Fprintf(&b, "  %s %s  %-28s %-9s %8s  %s%s\n", mark, run.ID, run.Job, run.Status,
+				progress.Round(time.Duration(run.Seconds*float64(time.Second))), run.Created.Local().Format("Jan 2 15:04:05"), suite)
+		}
+	}
+	switch {
+	case r.Watch == nil:
+		fmt.Fprintf(&b, "watch:       not running\n")
+	case r.Watch.Stale:
+		fmt.Fprintf(&b, "watch:       stale lease of %s (not renewed since %s; it was killed or lost the cluster)\n", r.Watch.Identity, r.Watch.Renewed.Local().Format(time.RFC3339))
+	default:
+		fmt.Fprintf(&b, "watch:       running: %s, since %s\n", r.Watch.Identity, r.Watch.Since.Local().Format(time.RFC3339))
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "problem: %s\n", p)

@@ -49,7 +49,10 @@ type UpResult struct {
 	// Kubeconfig is the file the context is in: for kind the file kind
 	// wrote it to, for an existing cluster the file that defines it.
 	Kubeconfig     string
-	DagitURL       string
+	DagitURL string
+	// DagitForwarded is true on an existing cluster: nothing serves
+	// DagitURL until `dagster-dev dagit` forwards it.
+	DagitForwarded bool
 	ClusterCreated bool
 	ChartAction    chart.ApplyAction
 	Revision       int
@@ -68,7 +71,7 @@ type UpResult struct {
 func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	cfg, out := u.Config, u.Out
 	start := time.Now()
-	res := &UpResult{DagitURL: cfg.DagitURL(), Context: cfg.KubeContext()}
+	res := &UpResult{DagitURL: cfg.DagitURL(), DagitForwarded: cfg.ExistingCluster(), Context: cfg.KubeContext()}
 
 	// Everything that can be checked without a cluster is checked first, so
 	// bad input never leaves the cluster half-changed.
@@ -437,7 +440,11 @@ func plural(n int, one, many string) string {
 // Summary is the closing block of `up`.
 func (r *UpResult) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Dagit:   %s\n", r.DagitURL)
+	if r.DagitForwarded {
+		fmt.Fprintf(&b, "Dagit:   run `dagster-dev dagit` to serve it on %s (a port-forward; an existing cluster has no port mapping)\n", r.DagitURL)
+	} else {
+		fmt.Fprintf(&b, "Dagit:   %s\n", r.DagitURL)
+	}
 	if len(r.Locations) > 0 {
 		fmt.Fprintf(&b, "Code:    %s\n", strings.Join(r.Locations, ", "))
 	}

@@ -199,3 +199,35 @@ func (l *lease) release() {
 		Preconditions: &metav1.Preconditions{ResourceVersion: &cur.ResourceVersion},
 	})
 }
+
+// Holder is who holds an environment's watch lease, for `status`.
+type Holder struct {
+	// Identity is host/pid-N/random of the watch process.
+	Identity string    `json:"holder"`
+	Since    time.Time `json:"since"`
+	Renewed  time.Time `json:"renewed"`
+	// Stale is true when the holder stopped renewing (killed, or its
+	// machine lost the cluster): another watch may take over.
+	Stale bool `json:"stale"`
+}
+
+// LeaseHolder reads the watch lease; nil when no watch holds it.
+func LeaseHolder(ctx context.Context, client kubernetes.Interface, namespace string) (*Holder, error) {
+	cur, err := client.CoordinationV1().Leases(namespace).Get(ctx, LeaseName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	id := ptr.Deref(cur.Spec.HolderIdentity, "")
+	if id == "" {
+		return nil, nil
+	}
+	h := &Holder{Identity: id, Renewed: renewTime(cur), Since: cur.CreationTimestamp.Time}
+	if cur.Spec.AcquireTime != nil {
+		h.Since = cur.Spec.AcquireTime.Time
+	}
+	h.Stale = (&lease{now: time.Now}).expired(cur)
+	return h, nil
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v4"
@@ -99,25 +101,34 @@ func downCommand() *cli.Command {
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
-		Usage: "show cluster, release and workload health (exit 4 when unhealthy)",
-		Flags: []cli.Flag{configFlag, contextFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+		Usage: "is my Dagster working? cluster, release, workloads, code locations, recent runs, watch (exit 4 when unhealthy)",
+		Description: `Unhealthy (exit 4): the cluster or release is missing or not deployed, a workload is not
+Ready, Dagit does not answer, a code location failed to load or is still loading, or the
+newest finished run of a job failed (runs launched by dagster-dev test are listed but not
+judged). With --watch it redraws every 2 seconds until Ctrl-C.`,
+		Flags: []cli.Flag{configFlag, contextFlag,
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+			&cli.IntFlag{Name: "runs", Value: stack.DefaultStatusRuns, Usage: "list the newest `N` runs"},
+			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "redraw every 2 seconds until Ctrl-C (in place on a terminal)"},
+		},
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err
 			}
-			rep, err := (&stack.Status{Config: cfg}).Run(c.Context)
+			if c.Int("runs") < 0 {
+				return withCode(exitUsage, fmt.Errorf("--runs must be 0 or more"))
+			}
+			st := &stack.Status{Config: cfg, Runs: c.Int("runs")}
+			if c.Bool("watch") {
+				return watchStatus(c, st)
+			}
+			rep, err := st.Run(c.Context)
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprint(c.App.Writer, rep.Text())
+			if err := printStatus(c, rep); err != nil {
+				return err
 			}
 			if !rep.Healthy {
 				return withCode(exitUnhealthy, errors.New("environment is not healthy"))
@@ -125,6 +136,64 @@ func statusCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+func printStatus(c *cli.Context, rep *stack.Report) error {
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	_, err := fmt.Fprint(c.App.Writer, rep.Text())
+	return err
+}
+
+// watchStatus redraws the report until Ctrl-C: in place on a terminal,
+// else each time it changes. It ends with the last report's exit code.
+func watchStatus(c *cli.Context, st *stack.Status) error {
+	tty := progress.IsTerminal(c.App.Writer) && !c.Bool("json")
+	last := ""
+	healthy := true
+	for {
+		rep, err := st.Run(c.Context)
+		if c.Context.Err() != nil {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		healthy = rep.Healthy
+		var b strings.Builder
+		if c.Bool("json") {
+			enc := json.NewEncoder(&b)
+			if err := enc.Encode(rep); err != nil {
+				return err
+			}
+		} else {
+			b.WriteString(rep.Text())
+		}
+		switch {
+		case tty:
+			// Home, clear the screen, draw.
+			fmt.Fprintf(c.App.Writer, "\x1b[H\x1b[2J%s\n%s, every 2s; Ctrl-C stops\n", b.String(), time.Now().Format("15:04:05"))
+		case b.String() != last:
+			if !c.Bool("json") {
+				fmt.Fprintf(c.App.Writer, "--- %s\n", time.Now().Format(time.RFC3339))
+			}
+			fmt.Fprint(c.App.Writer, b.String())
+		}
+		last = b.String()
+		select {
+		case <-c.Context.Done():
+		case <-time.After(2 * time.Second):
+			continue
+		}
+		break
+	}
+	if !healthy {
+		return withCode(exitUnhealthy, errors.New("environment is not healthy"))
+	}
+	return nil
 }
 
 func watchCommand() *cli.Command {

@@ -68,6 +68,10 @@ func quietKlog() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if unsafeCompletion(args) {
+		return exitOK
+	}
+	args = completionArgs(args)
 	ctx, stop := signalContext()
 	defer stop()
 	return report(stderr, newApp(stdout, stderr).RunContext(ctx, args))
@@ -132,7 +136,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter: stderr,
 		// Errors are printed once, by report (through run), with the right exit code.
 		ExitErrHandler:  func(*cli.Context, error) {},
-		HideHelpCommand: true,
+		HideHelpCommand:      true,
+		EnableBashCompletion: true,
 		Description: `Exit codes: 0 success, 1 runtime failure, 2 usage or config error,
 3 test failures (test), 4 environment missing or unhealthy (status), 130 interrupted.`,
 		Commands: []*cli.Command{
@@ -143,6 +148,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			valuesCommand(),
 			watchCommand(),
 			testCommand(),
+			logsCommand(),
+			dagitCommand(),
+			completionCommand(),
 			versionCommand(),
 		},
 	}

@@ -113,6 +113,15 @@ const (
   }
 }`
 
+	queryRecentRuns = `query DagsterDevRecentRuns($limit: Int) {
+  runsOrError(limit: $limit) {
+    __typename
+    ... on Runs { results { runId status jobName creationTime startTime endTime tags { key value } } }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}`
+
 	queryLogs = `query DagsterDevLogs($runId: ID!, $cursor: String) {
   logsForRun(runId: $runId, afterCursor: $cursor) {
     __typename
@@ -121,7 +130,7 @@ const (
       hasMore
       events {
         __typename
-        ... on MessageEvent { message level stepKey eventType }
+        ... on MessageEvent { message level stepKey eventType timestamp }
         ... on ErrorEvent { error { message className stack cause { message stack } } }
       }
     }

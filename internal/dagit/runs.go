@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -245,4 +246,83 @@ func (c *Client) WaitRun(ctx context.Context, runID string, p Poll, onPoll func(
 		return last, fmt.Errorf("run %s: no answer from Dagit within %s: %w", runID, p.Timeout, lastErr)
 	}
 	return last, &RunTimeoutError{RunID: runID, Status: last.Status, Timeout: p.Timeout}
+}
+
+// RunSummary is one entry of the run history.
+type RunSummary struct {
+	ID      string
+	Job     string
+	Status  string
+	Created time.Time
+	// Started and Ended are zero until the run starts and ends.
+	Started, Ended time.Time
+	Tags           map[string]string
+}
+
+// Duration is how long the run ran (so far, for one that has not ended).
+func (r RunSummary) Duration(now time.Time) time.Duration {
+	switch {
+	case r.Started.IsZero():
+		return 0
+	case r.Ended.IsZero():
+		return now.Sub(r.Started)
+	}
+	return r.Ended.Sub(r.Started)
+}
+
+// SuiteRunTag marks the runs `dagster-dev test` launches; its value names
+// the case. Such runs are the suite's business: status does not judge the
+// environment by them.
+const SuiteRunTag = "dagster-dev/test-case"
+
+// RecentRuns reads the newest runs of the history, newest first.
+func (c *Client) RecentRuns(ctx context.Context, limit int) ([]RunSummary, error) {
+	var out struct {
+		R struct {
+			Typename string `json:"__typename"`
+			Results  []struct {
+				RunID        string   `json:"runId"`
+				Status       string   `json:"status"`
+				JobName      string   `json:"jobName"`
+				CreationTime float64  `json:"creationTime"`
+				StartTime    *float64 `json:"startTime"`
+				EndTime      *float64 `json:"endTime"`
+				Tags         []struct {
+					Key   string `json:"key"`
+					Value string `json:"value"`
+				} `json:"tags"`
+			} `json:"results"`
+			Message string `json:"message"`
+		} `json:"runsOrError"`
+	}
+	if err := c.do(ctx, "runsOrError", queryRecentRuns, map[string]any{"limit": limit}, &out); err != nil {
+		return nil, err
+	}
+	if out.R.Typename != "Runs" {
+		return nil, fmt.Errorf("runsOrError: %s: %s", out.R.Typename, out.R.Message)
+	}
+	runs := make([]RunSummary, 0, len(out.R.Results))
+	for _, r := range out.R.Results {
+		s := RunSummary{ID: r.RunID, Job: r.JobName, Status: r.Status, Created: seconds(r.CreationTime), Tags: map[string]string{}}
+		if r.StartTime != nil {
+			s.Started = seconds(*r.StartTime)
+		}
+		if r.EndTime != nil {
+			s.Ended = seconds(*r.EndTime)
+		}
+		for _, t := range r.Tags {
+			s.Tags[t.Key] = t.Value
+		}
+		runs = append(runs, s)
+	}
+	return runs, nil
+}
+
+// seconds reads Dagster's float epoch seconds.
+func seconds(f float64) time.Time {
+	if f <= 0 {
+		return time.Time{}
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9))
 }

@@ -33,11 +33,14 @@ type Steps struct {
 // New writes to w; the spinner is used only when w is a terminal and CI is
 // not set.
 func New(w io.Writer) *Steps {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) && os.Getenv("CI") == "" && os.Getenv("TERM") != "dumb"
-	}
-	return newSteps(w, tty, time.Now)
+	return newSteps(w, IsTerminal(w), time.Now)
+}
+
+// IsTerminal reports whether output to w may redraw in place: a terminal,
+// not under CI, not TERM=dumb.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) && os.Getenv("CI") == "" && os.Getenv("TERM") != "dumb"
 }
 
 func newSteps(w io.Writer, tty bool, now func() time.Time) *Steps {
