@@ -278,7 +278,9 @@ func (l *Logs) dagit(ctx context.Context, kc *kube.Client) dagitconn.Conn {
 // RunNotFoundError says neither Dagster nor the cluster knows the run.
 type RunNotFoundError struct{ RunID string }
 
-func (e *RunNotFoundError) Error() string { return fmt.Sprintf("no run %s: no pods and no events", e.RunID) }
+func (e *RunNotFoundError) Error() string {
+	return fmt.Sprintf("no run %s: no pods and no events", e.RunID)
+}
 func (e *RunNotFoundError) Fix() string {
 	return "copy the run ID from Dagit's Runs page or `dagster-dev status` (the full ID, not the 8-character prefix)"
 }

@@ -48,8 +48,8 @@ type UpResult struct {
 	Context string
 	// Kubeconfig is the file the context is in: for kind the file kind
 	// wrote it to, for an existing cluster the file that defines it.
-	Kubeconfig     string
-	DagitURL string
+	Kubeconfig string
+	DagitURL   string
 	// DagitForwarded is true on an existing cluster: nothing serves
 	// DagitURL until `dagster-dev dagit` forwards it.
 	DagitForwarded bool

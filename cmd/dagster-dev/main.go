@@ -135,7 +135,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		// Errors are printed once, by report (through run), with the right exit code.
-		ExitErrHandler:  func(*cli.Context, error) {},
+		ExitErrHandler:       func(*cli.Context, error) {},
 		HideHelpCommand:      true,
 		EnableBashCompletion: true,
 		Description: `Exit codes: 0 success, 1 runtime failure, 2 usage or config error,
