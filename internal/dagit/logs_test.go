@@ -72,3 +72,25 @@ func TestInstance(t *testing.T) {
 		t.Fatalf("hidden instance = %+v, %v", inst, err)
 	}
 }
+
+func TestLogsAfterResumesFromTheCursorWithTimestamps(t *testing.T) {
+	f, g := newFakeDagit(t)
+	f.on("DagsterDevLogs",
+		data(`{"logsForRun":{"__typename":"EventConnection","cursor":"c1","hasMore":false,"events":[
+			{"__typename":"RunStartEvent","message":"Started.","level":"DEBUG","stepKey":null,"eventType":"RUN_START","timestamp":"1764756000123"}]}}`),
+		data(`{"logsForRun":{"__typename":"EventConnection","cursor":"c1","hasMore":false,"events":[]}}`))
+	evs, cur, err := g.LogsAfter(context.Background(), "r1", "")
+	if err != nil || cur != "c1" || len(evs) != 1 {
+		t.Fatalf("first read: %d events, cursor %q, %v", len(evs), cur, err)
+	}
+	if got := evs[0].Time.UnixMilli(); got != 1764756000123 {
+		t.Errorf("time %d, want the event's milliseconds", got)
+	}
+	evs, cur, err = g.LogsAfter(context.Background(), "r1", cur)
+	if err != nil || cur != "c1" || len(evs) != 0 {
+		t.Fatalf("second read: %d events, cursor %q, %v", len(evs), cur, err)
+	}
+	if reqs := f.requests("DagsterDevLogs"); reqs[1].Variables["cursor"] != "c1" {
+		t.Errorf("second read asked from %v, want c1", reqs[1].Variables["cursor"])
+	}
+}

@@ -175,3 +175,27 @@ func TestRuns(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestRecentRuns(t *testing.T) {
+	f, g := newFakeDagit(t)
+	f.on("DagsterDevRecentRuns", data(`{"runsOrError":{"__typename":"Runs","results":[
+		{"runId":"r2","status":"STARTED","jobName":"etl","creationTime":1764756000.5,"startTime":1764756001.0,"endTime":null,"tags":[]},
+		{"runId":"r1","status":"FAILURE","jobName":"etl","creationTime":1764755000.0,"startTime":1764755001.0,"endTime":1764755004.25,
+		 "tags":[{"key":"dagster-dev/test-case","value":"run"}]}]}}`))
+	runs, err := g.RecentRuns(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0].ID != "r2" || runs[1].Tags[SuiteRunTag] != "run" {
+		t.Fatalf("runs %+v", runs)
+	}
+	if d := runs[1].Duration(time.Now()); d != 3250*time.Millisecond {
+		t.Errorf("duration of an ended run %s, want 3.25s", d)
+	}
+	if !runs[0].Ended.IsZero() || runs[0].Duration(runs[0].Started.Add(time.Minute)) != time.Minute {
+		t.Errorf("a running run: ended %v", runs[0].Ended)
+	}
+	if f.requests("DagsterDevRecentRuns")[0].Variables["limit"] != float64(2) {
+		t.Errorf("limit not sent: %v", f.requests("DagsterDevRecentRuns")[0].Variables)
+	}
+}
