@@ -47,6 +47,7 @@ const (
 	CaseSecurity      = "security"
 	CaseCodeReload    = "code-reload"
 	CaseCodeError     = "code-error"
+	CaseObserve       = "observe"
 )
 
 // CaseInfo describes one case, for `dagster-dev test --help` or a listing.
@@ -240,6 +241,7 @@ func (s *suite) cases() []testCase {
 		{name: CaseBroker, doc: "every Celery worker is connected to RabbitMQ and consuming its queues (CeleryK8sRunLauncher only)", run: s.caseBroker},
 		{name: CaseCodeReload, doc: "watch reloads a path code location on save: a job added to its file appears in Dagit and its run succeeds through a step Job with the edited code", needs: []string{CaseDagit}, run: s.caseCodeReload},
 		{name: CaseCodeError, doc: "watch reports a syntax error saved into a path code location at the user's file:line, Dagit shows the location failed, and the fix recovers it", needs: []string{CaseDagit}, run: s.caseCodeError},
+		{name: CaseObserve, doc: "dagster-dev logs -f shows a new run's pods as they start, logs --run of a run that fails on purpose shows its error, and status lists the code locations and the run and turns unhealthy with a broken location's error", needs: []string{CaseDagit}, run: s.caseObserve},
 	}
 }
 

@@ -256,8 +256,13 @@ func (s *Status) dagster(ctx context.Context, r *Report, client *dagit.Client) {
 			rep.Status = "loaded"
 		case l.LoadError != nil && l.LoadStatus == dagit.LocationLoaded:
 			rep.Status = "failed"
-			rep.Error = firstLines(l.LoadError.Error(), 3)
-			r.problem("code location %s failed to load: %s", l.Name, firstLines(l.LoadError.Error(), 1))
+			ce := codeLocationError(s.Config, &dagit.LocationLoadError{Location: l.Name, Err: l.LoadError})
+			rep.Error = strings.TrimPrefix(ce.At(), " at ")
+			if rep.Error != "" {
+				rep.Error += ": "
+			}
+			rep.Error += ce.Message
+			r.problem("code location %s failed to load: %s", l.Name, rep.Error)
 		default:
 			r.problem("code location %s is still loading", l.Name)
 		}
@@ -289,20 +294,6 @@ func (s *Status) dagster(ctx context.Context, r *Report, client *dagit.Client) {
 	}
 }
 
-// firstLines keeps the first n non-empty lines of s.
-func firstLines(s string, n int) string {
-	var out []string
-	for _, line := range strings.Split(s, "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		out = append(out, strings.TrimRight(line, " "))
-		if len(out) == n {
-			break
-		}
-	}
-	return strings.Join(out, "\n")
-}
 
 func (r *Report) workloads(ctx context.Context, client kubernetes.Interface, cfg *config.Config) error {
 	ws, err := kube.ListWorkloads(ctx, client, cfg.Namespace, kube.ReleaseSelector(cfg.Release))

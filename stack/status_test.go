@@ -51,14 +51,14 @@ func TestStatusJudgesLocationsAndTheNewestRunOfEachJob(t *testing.T) {
 			{"runId":"r1","status":"FAILURE","jobName":"report","creationTime":1764756100,"startTime":1764756101,"endTime":1764756103,"tags":[]}]}}`,
 	})
 	r := &Report{Dagit: DagitReport{URL: "http://127.0.0.1:3000", Answers: true}, Locations: []LocationReport{}, Runs: []RunReport{}}
-	(&Status{Runs: 5}).dagster(context.Background(), r, client)
+	(&Status{Config: testLogsConfig(t), Runs: 5}).dagster(context.Background(), r, client)
 	r.finish()
 	if r.Healthy {
 		t.Fatal("a failed location must make the environment unhealthy")
 	}
 	got := strings.Join(r.Problems, "\n")
 	for _, want := range []string{
-		"code location analytics failed to load: SyntaxError: invalid syntax (definitions.py, line 17)",
+		"code location analytics failed to load: /opt/dagster/code/analytics/definitions.py:17: SyntaxError: invalid syntax (definitions.py, line 17)",
 		"code location billing is still loading",
 		"the last run of job report failed: run r1 (`dagster-dev logs --run r1`)",
 	} {

@@ -90,6 +90,10 @@ func unsafeCompletion(args []string) bool {
 	return false
 }
 
+func isCompletion(args []string) bool {
+	return len(args) > 0 && args[len(args)-1] == completionFlag
+}
+
 // completionArgs hides a word being completed that is exactly "--" from
 // urfave/cli, which would take it for the end of the flags and run the
 // command; its flag suggestions read the word from os.Args, so they still

@@ -38,3 +38,21 @@ func TestCompletionScripts(t *testing.T) {
 		t.Errorf("an unknown shell: exit %d, want %d", code, exitUsage)
 	}
 }
+
+func TestFlagsMayFollowArguments(t *testing.T) {
+	app := newApp(&bytes.Buffer{}, &bytes.Buffer{})
+	cases := map[string]string{
+		"dagster-dev logs dagit -f --since 5m daemon": "dagster-dev logs -f --since 5m -- dagit daemon",
+		"dagster-dev logs --tail=3 dagit":             "dagster-dev logs --tail=3 -- dagit",
+		"dagster-dev logs -c x.yaml dagit --run abc":  "dagster-dev logs -c x.yaml --run abc -- dagit",
+		"dagster-dev logs -f -- -weird":               "dagster-dev logs -f -- -weird",
+		"dagster-dev status --json":                   "dagster-dev status --json",
+		"dagster-dev completion bash":                 "dagster-dev completion -- bash",
+		"dagster-dev nosuch a -b":                     "dagster-dev nosuch a -b",
+	}
+	for in, want := range cases {
+		if got := strings.Join(flagsFirst(app, strings.Fields(in)), " "); got != want {
+			t.Errorf("%s\n got %s\nwant %s", in, got, want)
+		}
+	}
+}

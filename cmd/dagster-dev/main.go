@@ -72,9 +72,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	args = completionArgs(args)
+	app := newApp(stdout, stderr)
+	if !isCompletion(args) {
+		args = flagsFirst(app, args)
+	}
 	ctx, stop := signalContext()
 	defer stop()
-	return report(stderr, newApp(stdout, stderr).RunContext(ctx, args))
+	return report(stderr, app.RunContext(ctx, args))
 }
 
 // signalContext cancels on the first Ctrl-C or SIGTERM so every operation

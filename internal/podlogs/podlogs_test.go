@@ -312,9 +312,9 @@ func TestPrinterPrefixesPadsAndColours(t *testing.T) {
 	p := &Printer{Out: &out, Notices: &notes}
 	p.Line(Line{Label: "dagit", Text: "hello"})
 	p.Line(Line{Label: "daemon/x7k2p", Text: "tick"})
-	p.Line(Line{Label: "dagit", Text: "again"})
+	p.Line(Line{Label: "dagit", Text: "\x1b[32m2026-12-03 18:37:03\x1b[0m - \x1b[34mINFO\x1b[0m - again"})
 	p.Notice("run 1a2b", "started")
-	want := "dagit | hello\ndaemon/x7k2p | tick\ndagit        | again\n"
+	want := "dagit | hello\ndaemon/x7k2p | tick\ndagit        | 2026-12-03 18:37:03 - INFO - again\n"
 	if out.String() != want {
 		t.Fatalf("plain output\n%q\nwant\n%q", out.String(), want)
 	}

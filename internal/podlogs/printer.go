@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,9 @@ func ColourFor(w io.Writer) bool {
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
+// ansi matches terminal escape sequences (CSI ... letter).
+var ansi = regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]")
+
 // palette: the six basic ANSI colours that read on dark and light
 // backgrounds alike (no black, no white).
 var palette = []string{"31", "32", "33", "34", "35", "36"}
@@ -76,7 +80,13 @@ func (p *Printer) Line(l Line) {
 		b.WriteString(l.Time.Local().Format(time.RFC3339Nano))
 		b.WriteByte(' ')
 	}
-	b.WriteString(l.Text)
+	if p.Colour {
+		b.WriteString(l.Text)
+	} else {
+		// Dagster's log formatter colours its lines even when it writes
+		// to a file; without colours none may reach the output.
+		b.WriteString(ansi.ReplaceAllString(l.Text, ""))
+	}
 	b.WriteByte('\n')
 	io.WriteString(p.Out, b.String())
 }
