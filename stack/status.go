@@ -294,7 +294,6 @@ func (s *Status) dagster(ctx context.Context, r *Report, client *dagit.Client) {
 	}
 }
 
-
 func (r *Report) workloads(ctx context.Context, client kubernetes.Interface, cfg *config.Config) error {
 	ws, err := kube.ListWorkloads(ctx, client, cfg.Namespace, kube.ReleaseSelector(cfg.Release))
 	if err != nil {
