@@ -66,13 +66,13 @@ func (r Release) Serve(ctx context.Context, port int, ready func(url string), re
 			}
 			continue
 		}
-		report("forwarding %s -> pod %s port %d", url, pod.Name, remote)
 		if first {
 			first = false
 			if ready != nil {
 				ready(url)
 			}
 		}
+		report("forwarding %s -> pod %s port %d", url, pod.Name, remote)
 		for r.alive(ctx, pod, fw) && sleep(ctx, time.Second) == nil {
 		}
 		fw.Close()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
@@ -160,10 +161,14 @@ func (f *Follower) lookup(t target, containerID string) instance {
 // stream from where it stopped (see the package comment).
 func (f *Follower) tail(ctx context.Context, t target, containerID string, o Options) {
 	cur := &cursor{}
-	first := true
+	first, broken := true, false
 	for try := 0; ctx.Err() == nil; {
 		rc, err := f.Reader.opener().Open(ctx, f.Source.Namespace, t.pod.Name, logOptions(t.container, true, o, first, cur))
 		if err == nil {
+			if broken {
+				f.Sink.Notice(t.label, "reconnected")
+				broken = false
+			}
 			first = false
 			before := cur.last
 			err = readStream(rc, cur, t.label, f.Sink.Line)
@@ -190,9 +195,19 @@ func (f *Follower) tail(ctx context.Context, t target, containerID string, o Opt
 			f.Sink.Notice(t.label, "ended")
 			return
 		}
-		if err != nil && permanent(err) {
-			f.Sink.Notice(t.label, fmt.Sprintf("log not readable: %v", err))
-			return
+		if err != nil {
+			if apierrors.IsBadRequest(err) {
+				// The API refuses this container's log outright.
+				f.Sink.Notice(t.label, fmt.Sprintf("log not readable: %v", err))
+				return
+			}
+			// Anything else may pass while the container runs: an API
+			// server that restarts refuses connections, then answers
+			// Forbidden until its authorizer has synced.
+			if !broken {
+				f.Sink.Notice(t.label, fmt.Sprintf("log stream broken, reconnecting: %v", err))
+			}
+			broken = true
 		}
 		if err := sleep(ctx, f.Reader.retry(try)); err != nil {
 			return
