@@ -1141,8 +1141,13 @@ func TestDagitAndDaemonWaitForTheCodeServer(t *testing.T) {
 		if env["CODE_SERVER_HOST"] != "dg-user-code" || env["CODE_SERVER_PORT"] != "4040" {
 			t.Errorf("%s waits for %v", name, env)
 		}
-		if script := strings.Join(strList(wait["command"]), " "); !strings.Contains(script, "dagster api grpc-health-check --host") {
+		// Dagster's own health check, without importing Dagster.
+		script := strings.Join(strList(wait["command"]), " ")
+		if !strings.Contains(script, `HealthCheckRequest(service="DagsterApi")`) || strings.Contains(script, "import dagster") {
 			t.Errorf("%s wait command = %s", name, script)
+		}
+		if env["GRPC_DNS_RESOLVER"] != "native" {
+			t.Errorf("%s wait env %v: want gRPC's system resolver", name, env)
 		}
 	}
 	// The service name the init container polls must be the code server's.

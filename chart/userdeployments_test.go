@@ -628,6 +628,20 @@ func TestBundledLocationUnchanged(t *testing.T) {
 	if data, ok, _ := unstructured.NestedMap(got["ConfigMap/dagster-user-code-example"].(map[string]any), "data"); ok {
 		_ = unstructured.SetNestedMap(before["ConfigMap/dagster-user-code-example"].(map[string]any), data, "data")
 	}
+	// The code server's readiness is probed every second.
+	probe, _, _ := unstructured.NestedMap(nested(t, got["Deployment/dagster-user-code"].(map[string]any), "spec", "template", "spec", "containers").([]any)[0].(map[string]any), "readinessProbe")
+	c["readinessProbe"] = probe
+	// The wait for the code server checks its health through grpcio
+	// instead of importing Dagster.
+	for _, name := range []string{"dagster-dagit", "dagster-daemon"} {
+		key := "Deployment/" + name + " initContainers"
+		gotInits, oldInits := got[key].([]any), before[key].([]any)
+		for i, ic := range oldInits {
+			if ic.(map[string]any)["name"] == "wait-for-user-code" && i < len(gotInits) {
+				oldInits[i] = gotInits[i]
+			}
+		}
+	}
 	svc := before["Service/dagster-user-code"].(map[string]any)
 	for _, path := range [][]string{{"metadata", "labels"}, {"spec", "selector"}} {
 		_ = unstructured.SetNestedField(svc, "user-code", append(path, LabelCodeLocation)...)

@@ -40,11 +40,11 @@ func TestSelectCases(t *testing.T) {
 		pattern string
 		want    []string
 	}{
-		{"", []string{"health", "dagit", "code-location", "run", "env-precedence", "hot-reload", "persistence", "security", "broker", "code-reload", "code-error"}},
+		{"", []string{"health", "dagit", "code-location", "run", "env-precedence", "hot-reload", "persistence", "security", "broker", "code-reload", "code-error", "observe"}},
 		{"run", []string{"run"}},
 		{"^(health|broker)$", []string{"health", "broker"}},
 		{"env|hot", []string{"env-precedence", "hot-reload"}},
-		{"o", []string{"code-location", "hot-reload", "broker", "code-reload", "code-error"}},
+		{"o", []string{"code-location", "hot-reload", "broker", "code-reload", "code-error", "observe"}},
 		{"^code-", []string{"code-location", "code-reload", "code-error"}},
 	}
 	for _, tc := range tests {

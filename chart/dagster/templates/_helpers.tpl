@@ -366,7 +366,9 @@ workers do not crash-loop while RabbitMQ boots. It never prints the URL, which h
 
 {{/*
 Init containers for Dagit and the daemon: wait until each code server answers its gRPC health check
-(one container per server, in workspace order). Dagster's webserver gives up on a location that
+(one container per server, in workspace order). The check is the one `dagster api grpc-health-check`
+makes (the standard health service, service "DagsterApi"), through grpcio alone: importing Dagster
+for it cost about a second per try on an idle machine and several while pods start together. Dagster's webserver gives up on a location that
 stays unreachable for its reconnect window and does not retry on its own; when Dagit and a code
 server roll together (an env change for both, a cold install on a slow machine), starting Dagit
 first would leave the location errored until someone reloads it by hand. `dagster code-server
@@ -380,17 +382,33 @@ start` reports SERVING once its subprocess has loaded the definitions (or captur
   {{- include "dagster.containerSecurityContext" (dict "ctx" .ctx "own" .own) | nindent 2 }}
   {{- include "dagster.initResources" .ctx | nindent 2 }}
   command:
-    - /bin/sh
+    - python
     - -c
     - |
-      until dagster api grpc-health-check --host "$CODE_SERVER_HOST" --port "$CODE_SERVER_PORT" >/dev/null 2>&1; do
-        echo "waiting for the code server at $CODE_SERVER_HOST:$CODE_SERVER_PORT"; sleep 2
-      done
+      import os, time
+      import grpc
+      from grpc_health.v1 import health_pb2, health_pb2_grpc
+      target = "%s:%s" % (os.environ["CODE_SERVER_HOST"], os.environ["CODE_SERVER_PORT"])
+      while True:
+          try:
+              with grpc.insecure_channel(target) as channel:
+                  status = health_pb2_grpc.HealthStub(channel).Check(
+                      health_pb2.HealthCheckRequest(service="DagsterApi"), timeout=2).status
+              if status == health_pb2.HealthCheckResponse.SERVING:
+                  print("code server at %s is serving" % target, flush=True)
+                  break
+          except grpc.RpcError:
+              pass
+          print("waiting for the code server at %s" % target, flush=True)
+          time.sleep(0.5)
   env:
     - name: CODE_SERVER_HOST
       value: {{ .host | quote }}
     - name: CODE_SERVER_PORT
       value: {{ .port | toString | quote }}
+    # gRPC's c-ares resolver costs seconds per lookup on an offline cluster.
+    - name: GRPC_DNS_RESOLVER
+      value: native
   volumeMounts:
     {{- include "dagster.tmp.volumeMount" .ctx | nindent 4 }}
 {{- end -}}
