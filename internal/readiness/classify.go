@@ -107,16 +107,12 @@ func (s PodState) Short() string {
 	return s.Reason + " (" + s.Detail + ")"
 }
 
-// ReasonTerminating is the state of a pod being deleted: it no longer
-// serves (it left its Services' endpoints) and will not come back.
-const ReasonTerminating = "Terminating"
-
 // ClassifyPod decides whether a pod is ready, still on its way, or stuck in a
 // way that waiting will not fix. now is passed in so the time-based rules
 // (unschedulable grace, "running 95s") are deterministic in tests.
 func ClassifyPod(pod *corev1.Pod, now time.Time) PodState {
 	if pod.DeletionTimestamp != nil {
-		return PodState{Reason: ReasonTerminating}
+		return PodState{Reason: "Terminating"}
 	}
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded, corev1.PodFailed:

@@ -371,8 +371,11 @@ func TestWaitRolloutFollowsDeploymentRollout(t *testing.T) {
 	update(t, client.CoreV1().Pods(ns).Update, oldPod)
 	d.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
 	update(t, client.AppsV1().Deployments(ns).Update, d)
-	// The old pod is being deleted: it no longer serves, so the rollout
-	// is done without waiting for its shutdown.
+	awaitSnapshot(t, snaps, errc, "old pod terminating", state("1 old pod left"))
+
+	if err := client.CoreV1().Pods(ns).Delete(ctx, oldPod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := awaitResult(t, errc); err != nil {
 		t.Fatalf("WaitRollout = %v", err)
 	}

@@ -116,8 +116,6 @@ type progress struct {
 	counts []string
 	// failOnOld: whether a failed pod of an older revision fails the workload.
 	failOnOld bool
-	// oldMayTerminate: an old pod that is being deleted is not waited for.
-	oldMayTerminate bool
 	// rollout is a controller-level failure (e.g. progress deadline).
 	rollout *FailureError
 }
@@ -149,7 +147,6 @@ func deploymentProgress(d *appsv1.Deployment, rss []appsv1.ReplicaSet, pods []co
 	// Pods of old ReplicaSets may be crash looping (that may be why the user
 	// changed the spec); they are scaled away, so only new pods can fail it.
 	p.failOnOld = false
-	p.oldMayTerminate = true
 
 	rev := d.Annotations[revisionAnnotation]
 	owned := map[types.UID]bool{}
@@ -311,14 +308,7 @@ func (p *progress) finish() WorkloadStatus {
 			failed = ps
 		}
 		if !ps.Current {
-			// A Deployment's old pod being deleted no longer serves: the
-			// rollout is done for the user, as for `kubectl rollout
-			// status`, even while it shuts down (a Celery worker's warm
-			// shutdown takes many seconds). A StatefulSet's is waited
-			// for: its successor takes its name only once it is gone.
-			if !p.oldMayTerminate || st.Reason != ReasonTerminating {
-				oldLeft++
-			}
+			oldLeft++
 			continue
 		}
 		if st.Phase == PhaseReady {

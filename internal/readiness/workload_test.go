@@ -60,10 +60,10 @@ func TestDeploymentProgress(t *testing.T) {
 			state: "1 old pod left", ready: 1,
 		},
 		{
-			name: "old ReplicaSet pod terminating: no longer serving, so done",
-			d:    d2(nil),
-			pods: []*corev1.Pod{newPodOf("dagit-new-1", ready()), oldPodOf("dagit-old-1", ready(), deleting())},
-			done: true, ready: 1,
+			name:  "old ReplicaSet pod terminating",
+			d:     d2(nil),
+			pods:  []*corev1.Pod{newPodOf("dagit-new-1", ready()), oldPodOf("dagit-old-1", ready(), deleting())},
+			state: "1 old pod left", ready: 1,
 		},
 		{
 			name:  "status counts old replicas",
