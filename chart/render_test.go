@@ -450,11 +450,16 @@ func TestWorkers(t *testing.T) {
 		t.Errorf("replicas = %v", got)
 	}
 	c := container(t, d, "celery-worker")
-	cmd := append(strList(c["command"]), strList(c["args"])...)
-	want := []string{"dagster-celery", "worker", "start", "-A", "dagster_celery_k8s.app", "-y",
+	// dagster-celery's worker start command, exec'ing celery so the worker is PID 1 and gets SIGTERM.
+	cmd := strList(c["command"])
+	if len(cmd) != 3 || cmd[0] != "python" || !strings.Contains(cmd[2], "worker_start_command.main(args=sys.argv[1:]") ||
+		!strings.Contains(cmd[2], "os.execvpe(args[0], args, env)") {
+		t.Errorf("worker command = %q", cmd)
+	}
+	want := []string{"-A", "dagster_celery_k8s.app", "-y",
 		"/opt/dagster/dagster_home/celery-config.yaml", "-q", "dagster", "-q", "extra", "--", "--concurrency", "4"}
-	if !equalStrings(cmd, want) {
-		t.Errorf("worker command:\n got %v\nwant %v", cmd, want)
+	if args := strList(c["args"]); !equalStrings(args, want) {
+		t.Errorf("worker args:\n got %v\nwant %v", args, want)
 	}
 	probe := strings.Join(strList(nested(t, c, "livenessProbe", "exec", "command")), " ")
 	if !strings.Contains(probe, "dagster-celery status -A dagster_celery_k8s.app -y /opt/dagster/dagster_home/celery-config.yaml") ||
