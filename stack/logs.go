@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
@@ -259,9 +260,9 @@ func (l *Logs) Run(ctx context.Context) error {
 	go func() {
 		events.follow(ctx)
 		// The run has ended: let its pods' last lines arrive.
-		deadline := time.Now().Add(30 * time.Second)
-		for f.Active() > 0 && time.Now().Before(deadline) && sleep(ctx, 500*time.Millisecond) == nil {
-		}
+		_ = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			return f.Active() == 0, nil
+		})
 		cancel()
 	}()
 	return f.Run(ctx, nil)
@@ -326,7 +327,7 @@ func eventLines(e dagit.Event) []podlogs.Line {
 // follow prints the run's new events every second until the run ends.
 func (r *runEvents) follow(ctx context.Context) {
 	warned := false
-	for ctx.Err() == nil {
+	_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
 		lines, err := r.lines(ctx)
 		for _, l := range lines {
 			r.out.Line(l)
@@ -335,28 +336,15 @@ func (r *runEvents) follow(ctx context.Context) {
 			r.out.Notice("events", fmt.Sprintf("Dagster's event log not readable (retrying): %v", err))
 			warned = true
 		}
-		if run, err := r.client.Run(ctx, r.runID); err == nil && dagit.TerminalStatus(run.Status) {
-			if lines, _ := r.lines(ctx); len(lines) > 0 {
-				for _, l := range lines {
-					r.out.Line(l)
-				}
-			}
-			r.out.Notice("events", "run "+run.Status)
-			return
+		run, err := r.client.Run(ctx, r.runID)
+		if err != nil || !dagit.TerminalStatus(run.Status) {
+			return false, nil
 		}
-		if sleep(ctx, time.Second) != nil {
-			return
+		lines, _ = r.lines(ctx)
+		for _, l := range lines {
+			r.out.Line(l)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+		r.out.Notice("events", "run "+run.Status)
+		return true, nil
+	})
 }

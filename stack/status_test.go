@@ -43,7 +43,7 @@ func TestStatusJudgesLocationsAndTheNewestRunOfEachJob(t *testing.T) {
 			{"name":"dagster-user-code","loadStatus":"LOADED","locationOrLoadError":{"__typename":"RepositoryLocation","name":"dagster-user-code","repositories":[]}},
 			{"name":"analytics","loadStatus":"LOADED","locationOrLoadError":{"__typename":"PythonError","message":"SyntaxError: invalid syntax (definitions.py, line 17)\n","stack":["  File \"/opt/dagster/code/analytics/definitions.py\", line 17\n"]}},
 			{"name":"billing","loadStatus":"LOADING","locationOrLoadError":null}]}}`,
-		"DagsterDevRecentRuns": `{"runsOrError":{"__typename":"Runs","results":[
+		"DagsterDevRuns": `{"runsOrError":{"__typename":"Runs","results":[
 			{"runId":"r5","status":"FAILURE","jobName":"probe","creationTime":1764756500,"startTime":1764756501,"endTime":1764756502,"tags":[{"key":"dagster-dev/test-case","value":"run"}]},
 			{"runId":"r4","status":"STARTED","jobName":"etl","creationTime":1764756400,"startTime":1764756401,"endTime":null,"tags":[]},
 			{"runId":"r3","status":"SUCCESS","jobName":"etl","creationTime":1764756300,"startTime":1764756301,"endTime":1764756310,"tags":[]},

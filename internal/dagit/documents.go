@@ -104,17 +104,8 @@ const (
   }
 }`
 
-	queryRuns = `query DagsterDevRuns($filter: RunsFilter) {
-  runsOrError(filter: $filter) {
-    __typename
-    ... on Runs { results { runId status jobName } }
-    ... on PythonError { message stack }
-    ... on Error { message }
-  }
-}`
-
-	queryRecentRuns = `query DagsterDevRecentRuns($limit: Int) {
-  runsOrError(limit: $limit) {
+	queryRuns = `query DagsterDevRuns($filter: RunsFilter, $limit: Int) {
+  runsOrError(filter: $filter, limit: $limit) {
     __typename
     ... on Runs { results { runId status jobName creationTime startTime endTime tags { key value } } }
     ... on PythonError { message stack }

@@ -32,7 +32,7 @@ func TestDocumentsValidateAgainstDagsterSchema(t *testing.T) {
 	schema := loadSchema(t)
 	docs := map[string]string{
 		"location": queryLocationEntry, "workspace": queryWorkspaceLocations, "launch": mutationLaunchRun,
-		"run": queryRun, "runs": queryRuns, "recent runs": queryRecentRuns, "logs": queryLogs, "instance": queryInstance,
+		"run": queryRun, "runs": queryRuns, "logs": queryLogs, "instance": queryInstance,
 		"locations": queryLocations, "reload": mutationReloadLocation,
 	}
 	for name, doc := range docs {

@@ -166,29 +166,12 @@ func (c *Client) Run(ctx context.Context, runID string) (Run, error) {
 // Runs reads runs by ID from the run history (runsOrError), which is a
 // different code path from runOrError: a listing of the run storage.
 func (c *Client) Runs(ctx context.Context, runIDs ...string) ([]Run, error) {
-	var out struct {
-		R struct {
-			Typename string `json:"__typename"`
-			Results  []struct {
-				RunID   string `json:"runId"`
-				Status  string `json:"status"`
-				JobName string `json:"jobName"`
-			} `json:"results"`
-			Message string `json:"message"`
-		} `json:"runsOrError"`
+	list, err := c.listRuns(ctx, map[string]any{"filter": map[string]any{"runIds": runIDs}})
+	runs := make([]Run, 0, len(list))
+	for _, r := range list {
+		runs = append(runs, Run{ID: r.ID, Status: r.Status, JobName: r.Job, Tags: r.Tags})
 	}
-	vars := map[string]any{"filter": map[string]any{"runIds": runIDs}}
-	if err := c.do(ctx, "runsOrError", queryRuns, vars, &out); err != nil {
-		return nil, err
-	}
-	if out.R.Typename != "Runs" {
-		return nil, fmt.Errorf("runsOrError: %s: %s", out.R.Typename, out.R.Message)
-	}
-	runs := make([]Run, 0, len(out.R.Results))
-	for _, r := range out.R.Results {
-		runs = append(runs, Run{ID: r.RunID, Status: r.Status, JobName: r.JobName})
-	}
-	return runs, nil
+	return runs, err
 }
 
 // RunTimeoutError says a run did not finish in time; Status is the last
@@ -277,6 +260,11 @@ const SuiteRunTag = "dagster-dev/test-case"
 
 // RecentRuns reads the newest runs of the history, newest first.
 func (c *Client) RecentRuns(ctx context.Context, limit int) ([]RunSummary, error) {
+	return c.listRuns(ctx, map[string]any{"limit": limit})
+}
+
+// listRuns asks runsOrError with a filter or a limit.
+func (c *Client) listRuns(ctx context.Context, vars map[string]any) ([]RunSummary, error) {
 	var out struct {
 		R struct {
 			Typename string `json:"__typename"`
@@ -295,7 +283,7 @@ func (c *Client) RecentRuns(ctx context.Context, limit int) ([]RunSummary, error
 			Message string `json:"message"`
 		} `json:"runsOrError"`
 	}
-	if err := c.do(ctx, "runsOrError", queryRecentRuns, map[string]any{"limit": limit}, &out); err != nil {
+	if err := c.do(ctx, "runsOrError", queryRuns, vars, &out); err != nil {
 		return nil, err
 	}
 	if out.R.Typename != "Runs" {

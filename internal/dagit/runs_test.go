@@ -163,7 +163,7 @@ func TestRuns(t *testing.T) {
 	f, g := newFakeDagit(t)
 	f.on("DagsterDevRuns", data(`{"runsOrError":{"__typename":"Runs","results":[{"runId":"r1","status":"SUCCESS","jobName":"j"}]}}`))
 	runs, err := g.Runs(context.Background(), "r1")
-	if err != nil || len(runs) != 1 || !reflect.DeepEqual(runs[0], Run{ID: "r1", Status: RunSuccess, JobName: "j"}) {
+	if err != nil || len(runs) != 1 || !reflect.DeepEqual(runs[0], Run{ID: "r1", Status: RunSuccess, JobName: "j", Tags: map[string]string{}}) {
 		t.Fatalf("Runs = %+v, %v", runs, err)
 	}
 	got, _ := json.Marshal(f.requests("DagsterDevRuns")[0].Variables)
@@ -178,7 +178,7 @@ func TestRuns(t *testing.T) {
 
 func TestRecentRuns(t *testing.T) {
 	f, g := newFakeDagit(t)
-	f.on("DagsterDevRecentRuns", data(`{"runsOrError":{"__typename":"Runs","results":[
+	f.on("DagsterDevRuns", data(`{"runsOrError":{"__typename":"Runs","results":[
 		{"runId":"r2","status":"STARTED","jobName":"etl","creationTime":1764756000.5,"startTime":1764756001.0,"endTime":null,"tags":[]},
 		{"runId":"r1","status":"FAILURE","jobName":"etl","creationTime":1764755000.0,"startTime":1764755001.0,"endTime":1764755004.25,
 		 "tags":[{"key":"dagster-dev/test-case","value":"run"}]}]}}`))
@@ -195,7 +195,7 @@ func TestRecentRuns(t *testing.T) {
 	if !runs[0].Ended.IsZero() || runs[0].Duration(runs[0].Started.Add(time.Minute)) != time.Minute {
 		t.Errorf("a running run: ended %v", runs[0].Ended)
 	}
-	if f.requests("DagsterDevRecentRuns")[0].Variables["limit"] != float64(2) {
-		t.Errorf("limit not sent: %v", f.requests("DagsterDevRecentRuns")[0].Variables)
+	if f.requests("DagsterDevRuns")[0].Variables["limit"] != float64(2) {
+		t.Errorf("limit not sent: %v", f.requests("DagsterDevRuns")[0].Variables)
 	}
 }

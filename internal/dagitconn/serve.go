@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
@@ -40,57 +43,54 @@ func (r Release) Serve(ctx context.Context, port int, ready func(url string), re
 		l.Close()
 	}
 	url := "http://" + addr
-	waiting := false
-	first := true
-	for ctx.Err() == nil {
-		pod, remote, err := r.Target(ctx)
+	var (
+		pod     *corev1.Pod
+		fw      *kube.Forward
+		waiting bool
+	)
+	defer func() {
+		if fw != nil {
+			fw.Close()
+		}
+	}()
+	// Every second: keep the forward while its pod is Ready, else make a
+	// new one to the newest Ready pod.
+	_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		if fw != nil {
+			if r.alive(ctx, pod, fw) {
+				return false, nil
+			}
+			fw.Close()
+			<-fw.Done
+			fw = nil
+			if ctx.Err() == nil {
+				report("pod %s is gone or not Ready; moving to the new Dagit pod", pod.Name)
+			}
+		}
+		next, remote, err := r.Target(ctx)
 		if err != nil {
 			var np *NoPodError
-			if !errors.As(err, &np) {
+			switch {
+			case !errors.As(err, &np):
 				report("finding Dagit: %v (retrying)", err)
-			} else if !waiting {
+			case !waiting:
 				report("waiting for a Ready Dagit pod…")
 			}
 			waiting = true
-			if sleep(ctx, time.Second) != nil {
-				break
-			}
-			continue
+			return false, nil
 		}
 		waiting = false
-		fw, err := kube.PortForward(ctx, r.REST, r.Client, r.Namespace, pod.Name, port, remote)
+		nextFw, err := kube.PortForward(ctx, r.REST, r.Client, r.Namespace, next.Name, port, remote)
 		if err != nil {
 			report("%v (retrying)", err)
-			if sleep(ctx, time.Second) != nil {
-				break
-			}
-			continue
+			return false, nil
 		}
-		if first {
-			first = false
-			if ready != nil {
-				ready(url)
-			}
+		if pod == nil && ready != nil {
+			ready(url)
 		}
+		pod, fw = next, nextFw
 		report("forwarding %s -> pod %s port %d", url, pod.Name, remote)
-		for r.alive(ctx, pod, fw) && sleep(ctx, time.Second) == nil {
-		}
-		fw.Close()
-		<-fw.Done
-		if ctx.Err() == nil {
-			report("pod %s is gone or not Ready; moving to the new Dagit pod", pod.Name)
-		}
-	}
+		return false, nil
+	})
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
