@@ -147,6 +147,11 @@ def %s():
 		if err := statusHas(rep, scratchLocationName, "loaded", id); err != nil {
 			return err
 		}
+		if probe, err := s.probeSelector(ctx); err == nil {
+			if err := statusHas(rep, probe.Location, "loaded", ""); err != nil {
+				return err
+			}
+		}
 		t.Logf("status: %d code locations, run %s %s, took %s", len(rep.Locations), short, dagit.RunFailure, rep.Took.Round(time.Millisecond))
 
 		// 4. A location broken on purpose makes status unhealthy, with

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/podlogs"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
@@ -196,7 +197,7 @@ func parsePrintenv(out string) map[string]string {
 // podLogs returns the last lines of a container's log (all of it when
 // tail <= 0; the pod's only container when container is "").
 func (k *kubeClient) podLogs(ctx context.Context, pod, container string, tail int64, previous bool) (string, error) {
-	return kube.TailLog(ctx, k.client, k.namespace, pod, container, tail, previous)
+	return podlogs.Tail(ctx, k.client, k.namespace, pod, container, tail, previous)
 }
 
 // jobsOfRun lists the Kubernetes Jobs Dagster created for a run: the run

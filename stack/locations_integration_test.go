@@ -16,6 +16,7 @@ import (
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/podlogs"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 )
 
@@ -146,7 +147,7 @@ func TestCodeLocations(t *testing.T) {
 	}
 	logsOf := func(p corev1.Pod) string {
 		t.Helper()
-		l, err := kube.TailLog(ctx, kc.Clientset, cfg.Namespace, p.Name, "", 2000, false)
+		l, err := podlogs.Tail(ctx, kc.Clientset, cfg.Namespace, p.Name, "", 2000, false)
 		if err != nil {
 			t.Fatalf("logs of %s: %v", p.Name, err)
 		}

@@ -202,21 +202,3 @@ func TestEventTimeAndCount(t *testing.T) {
 		}
 	}
 }
-
-func TestTailLog(t *testing.T) {
-	client := fake.NewClientset(&corev1.Pod{ObjectMeta: meta("dagit-1", "", nil)})
-	var opts *corev1.PodLogOptions
-	client.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if g, ok := a.(k8stesting.GenericAction); ok && a.GetSubresource() == "log" {
-			opts, _ = g.GetValue().(*corev1.PodLogOptions)
-		}
-		return false, nil, nil
-	})
-	logs, err := TailLog(context.Background(), client, "dagster", "dagit-1", "dagit", 20, true)
-	if err != nil || logs == "" {
-		t.Fatalf("logs %q, %v", logs, err)
-	}
-	if opts == nil || (opts.Container != "dagit" || !opts.Previous || opts.TailLines == nil || *opts.TailLines != 20) {
-		t.Errorf("log options %+v", opts)
-	}
-}

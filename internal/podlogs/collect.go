@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -98,4 +102,29 @@ func Merge(lists ...[]Line) []Line {
 		out[i] = k.Line
 	}
 	return out
+}
+
+// MaxTailBytes caps what Tail returns: the server applies the line count,
+// the cap guards against enormous lines.
+const MaxTailBytes = 1 << 20
+
+// Tail returns the last lines of one container's log as text (the whole
+// log when lines <= 0; the pod's only container when container is "").
+// previous reads the last terminated instance: what a crash-looping
+// container said before it died. It is what the diagnostics of `up` and
+// `test` show, read the way `dagster-dev logs` reads (a broken stream is
+// reopened without repeating lines). The error is the API's as it is.
+func Tail(ctx context.Context, client kubernetes.Interface, namespace, pod, container string, lines int64, previous bool) (string, error) {
+	if lines <= 0 {
+		lines = -1
+	}
+	var b strings.Builder
+	t := target{pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: namespace}}, container: container}
+	err := (&Reader{Client: client}).readOnce(ctx, namespace, t, Options{Tail: lines, Previous: previous}, func(l Line) {
+		if b.Len() < MaxTailBytes {
+			b.WriteString(l.Text)
+			b.WriteByte('\n')
+		}
+	})
+	return b.String(), err
 }

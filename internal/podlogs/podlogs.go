@@ -2,8 +2,8 @@
 // once, through client-go (no kubectl): the pods are chosen by a label
 // selector and a Match function that also names each one, so the caller
 // decides what a line's prefix says. It is the engine of `dagster-dev
-// logs`; the diagnostics of `up` and `test` read single tails through
-// kube.TailLog.
+// logs`, and of the log tails the diagnostics of `up` and `test` show
+// (Tail).
 //
 // Every log is requested with timestamps. They order the lines of several
 // pods when a log is read once (Collect), and they are what makes a

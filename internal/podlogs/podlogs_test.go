@@ -13,8 +13,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // The fake clientset serves pods (list, watch, informers); its GetLogs
@@ -361,4 +363,22 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestTailAsksTheAPIForTheLastLines(t *testing.T) {
+	client := fake.NewClientset(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dagit-1", Namespace: "dagster"}})
+	var opts *corev1.PodLogOptions
+	client.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if g, ok := a.(k8stesting.GenericAction); ok && a.GetSubresource() == "log" {
+			opts, _ = g.GetValue().(*corev1.PodLogOptions)
+		}
+		return false, nil, nil
+	})
+	logs, err := Tail(context.Background(), client, "dagster", "dagit-1", "dagit", 20, true)
+	if err != nil || logs != "fake logs\n" { // the fake clientset's answer
+		t.Fatalf("logs %q, %v", logs, err)
+	}
+	if opts == nil || opts.Container != "dagit" || !opts.Previous || opts.TailLines == nil || *opts.TailLines != 20 || !opts.Timestamps {
+		t.Errorf("log options %+v", opts)
+	}
 }

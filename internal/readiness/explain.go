@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/podlogs"
 )
 
 const (
@@ -158,7 +159,7 @@ func formatEvent(ev *corev1.Event, now time.Time) string {
 // tailLogs returns the last logTailLines lines of a container's log, each
 // cut at maxLogLine bytes: evidence to read in a terminal.
 func (w *waiter) tailLogs(ctx context.Context, pod, container string, previous bool) (string, error) {
-	logs, err := kube.TailLog(ctx, w.client, w.namespace, pod, container, logTailLines, previous)
+	logs, err := podlogs.Tail(ctx, w.client, w.namespace, pod, container, logTailLines, previous)
 	if err != nil {
 		return "", err
 	}
