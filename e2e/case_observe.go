@@ -120,8 +120,14 @@ def %s():
 			return fmt.Errorf("logs -f showed no line of run %s's pods within 30s of its end; it showed:\n%s", id, followed.text())
 		}
 		if started := containerStart(ctx, s, id, line.Label); !started.IsZero() {
+			late := line.at.Sub(started)
 			t.Logf("logs -f: first line of %s shown %.1fs after its container started (%s after the line was written)", line.Label,
-				line.at.Sub(started).Seconds(), line.at.Sub(line.Time).Round(time.Millisecond))
+				late.Seconds(), line.at.Sub(line.Time).Round(time.Millisecond))
+			// Python's start-up is most of it (2 s here); a follower that
+			// only found the pod on a relist would take far longer.
+			if late > 15*time.Second {
+				return fmt.Errorf("logs -f showed the first line of %s %s after its container started, want within 15s", line.Label, late.Round(time.Second))
+			}
 		}
 
 		// 2. logs --run shows the error, from the event log and the pods.
