@@ -30,7 +30,8 @@ func upCommand() *cli.Command {
 		Description: `Creates (or reuses) the kind cluster, side-loads the listed images, applies the
 ConfigMap/Secret sources, installs or upgrades the Dagster chart and waits until every
 workload is Ready. Re-running up with nothing changed changes nothing.`,
-		Flags: []cli.Flag{configFlag, contextFlag, timeoutFlag},
+		Flags: []cli.Flag{configFlag, contextFlag, timeoutFlag,
+			&cli.BoolFlag{Name: "timings", Usage: "end with a waterfall of the steps on one time axis"}},
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c)
 			if err != nil {
@@ -42,6 +43,9 @@ workload is Ready. Re-running up with nothing changed changes nothing.`,
 				return err
 			}
 			fmt.Fprintln(c.App.Writer, res.Summary())
+			if c.Bool("timings") {
+				fmt.Fprint(c.App.Writer, "\n"+progress.Waterfall(steps.Timings(), 40))
+			}
 			return nil
 		},
 	}

@@ -28,6 +28,8 @@ type Steps struct {
 	// changedEvery is the least time between two plain lines for a changed
 	// detail: details carry running seconds, so every update differs.
 	changedEvery time.Duration
+	// timings are the finished steps, in the order they finished.
+	timings []Timing
 }
 
 // New writes to w; the spinner is used only when w is a terminal and CI is
@@ -127,6 +129,7 @@ func (st *Step) finish(mark, note string) time.Duration {
 	}
 	st.done = true
 	close(st.stop)
+	s.timings = append(s.timings, Timing{Name: st.name, Start: st.start.Sub(s.start), Duration: d})
 	s.clearLine()
 	line := fmt.Sprintf("%s %-34s %7s", mark, st.name, round(d))
 	if note != "" {
