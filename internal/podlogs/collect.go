@@ -57,7 +57,7 @@ func (r *Reader) Collect(ctx context.Context, src Source, o Options, notice func
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			err := r.readOnce(ctx, src.Namespace, t, o, func(l Line) { per[i] = append(per[i], l) })
+			err := r.readOnce(ctx, src.Namespace, t, o, &cursor{}, true, func(l Line) { per[i] = append(per[i], l) })
 			if err != nil && ctx.Err() == nil && notice != nil {
 				notice(t.label, fmt.Sprintf("log not readable: %v", err))
 			}
@@ -120,7 +120,7 @@ func Tail(ctx context.Context, client kubernetes.Interface, namespace, pod, cont
 	}
 	var b strings.Builder
 	t := target{pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: namespace}}, container: container}
-	err := (&Reader{Client: client}).readOnce(ctx, namespace, t, Options{Tail: lines, Previous: previous}, func(l Line) {
+	err := (&Reader{Client: client}).readOnce(ctx, namespace, t, Options{Tail: lines, Previous: previous}, &cursor{}, true, func(l Line) {
 		if b.Len() < MaxTailBytes {
 			b.WriteString(l.Text)
 			b.WriteByte('\n')

@@ -113,7 +113,7 @@ func (f *Follower) consider(ctx context.Context, obj any) {
 			defer f.wg.Done()
 			defer f.active.Add(-1)
 			if !running {
-				if err := f.Reader.readOnce(ctx, f.Source.Namespace, t, opts, f.Sink.Line); err != nil && ctx.Err() == nil {
+				if err := f.Reader.readOnce(ctx, f.Source.Namespace, t, opts, &cursor{}, true, f.Sink.Line); err != nil && ctx.Err() == nil {
 					f.Sink.Notice(t.label, fmt.Sprintf("log not readable: %v", err))
 				}
 				return
@@ -187,11 +187,7 @@ func (f *Follower) tail(ctx context.Context, t target, containerID string, o Opt
 		case instanceEnded:
 			// The stream may have broken just before the end: read what
 			// is left once, from where it stopped.
-			if first {
-				_ = f.Reader.readOnce(ctx, f.Source.Namespace, t, o, f.Sink.Line)
-			} else {
-				_ = f.Reader.readFrom(ctx, f.Source.Namespace, t, cur, f.Sink.Line)
-			}
+			_ = f.Reader.readOnce(ctx, f.Source.Namespace, t, o, cur, first, f.Sink.Line)
 			f.Sink.Notice(t.label, "ended")
 			return
 		}
@@ -214,14 +210,4 @@ func (f *Follower) tail(ctx context.Context, t target, containerID string, o Opt
 		}
 		try++
 	}
-}
-
-// readFrom reads a container's log from the cursor to its end, once.
-func (r *Reader) readFrom(ctx context.Context, ns string, t target, cur *cursor, emit func(Line)) error {
-	rc, err := r.opener().Open(ctx, ns, t.pod.Name, logOptions(t.container, false, Options{}, false, cur))
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	return readStream(rc, cur, t.label, emit)
 }

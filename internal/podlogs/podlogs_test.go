@@ -382,3 +382,21 @@ func TestTailAsksTheAPIForTheLastLines(t *testing.T) {
 		t.Errorf("log options %+v", opts)
 	}
 }
+
+func TestCollectKeepsTheTailWhenTheFirstOpenFails(t *testing.T) {
+	client := fake.NewSimpleClientset(runningPod("dagit-1", time.Now(), "dagit"))
+	op := &scripted{answer: func(_ context.Context, _ string, _ *corev1.PodLogOptions, n int) (io.ReadCloser, error) {
+		if n == 0 {
+			return nil, errors.New("connection refused")
+		}
+		return io.NopCloser(strings.NewReader(ts(1, 0) + " last\n")), nil
+	}}
+	r := &Reader{Client: client, Opener: op, Retry: time.Millisecond}
+	lines, err := r.Collect(context.Background(), Source{Namespace: "ns"}, Options{Tail: 5}, nil)
+	if err != nil || len(lines) != 1 {
+		t.Fatalf("lines %+v, %v", lines, err)
+	}
+	if c := op.calls[1].opts; c.TailLines == nil || *c.TailLines != 5 || c.SinceTime != nil {
+		t.Errorf("the retry after a failed open asked %+v: want --tail 5 still, not the whole log", c)
+	}
+}

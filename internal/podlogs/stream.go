@@ -124,15 +124,17 @@ func logOptions(container string, follow bool, o Options, first bool, cur *curso
 	return opts
 }
 
-// readOnce reads a container's log to its end, reopening a stream that
-// breaks (up to three tries) without repeating lines.
-func (r *Reader) readOnce(ctx context.Context, ns string, t target, o Options, emit func(Line)) error {
-	cur := &cursor{}
+// readOnce reads a container's log to its end, once, from where cur
+// stands; fresh means it was never opened, so o's tail and since apply. A
+// stream that fails or breaks is reopened (three tries in all) from the
+// cursor, without repeating lines.
+func (r *Reader) readOnce(ctx context.Context, ns string, t target, o Options, cur *cursor, fresh bool, emit func(Line)) error {
 	var err error
 	for try := 0; try < 3; try++ {
 		var rc io.ReadCloser
-		rc, err = r.opener().Open(ctx, ns, t.pod.Name, logOptions(t.container, false, o, try == 0, cur))
+		rc, err = r.opener().Open(ctx, ns, t.pod.Name, logOptions(t.container, false, o, fresh, cur))
 		if err == nil {
+			fresh = false
 			err = readStream(rc, cur, t.label, emit)
 			rc.Close()
 			if err == nil {
