@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 
-	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/podlogs"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
@@ -110,11 +109,6 @@ func (k *kubeClient) readyPods(ctx context.Context, sel labels.Selector) ([]core
 // componentPods returns the Ready pods of a chart component.
 func (k *kubeClient) componentPods(ctx context.Context, component string) ([]corev1.Pod, error) {
 	return kube.ReadyPods(ctx, k.client, k.namespace, kube.ComponentSelector(k.release, component))
-}
-
-// dagitRelease is what dagitconn needs to forward to this release's Dagit.
-func (k *kubeClient) dagitRelease() dagitconn.Release {
-	return dagitconn.Release{REST: k.rest, Client: k.client, Namespace: k.namespace, Name: k.release}
 }
 
 // execError is a command that ran in a container and exited non-zero, or

@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
@@ -103,7 +102,7 @@ func readyPod(name, component, ip string, created time.Time) *corev1.Pod {
 	}
 }
 
-func TestComponentPodsAndDagitPort(t *testing.T) {
+func TestComponentPods(t *testing.T) {
 	now := time.Now()
 	old := readyPod("dagster-dagit-old", chart.ComponentDagit, "10.0.0.1", now.Add(-time.Hour))
 	cur := readyPod("dagster-dagit-new", chart.ComponentDagit, "10.0.0.2", now)
@@ -112,31 +111,13 @@ func TestComponentPodsAndDagitPort(t *testing.T) {
 	notReady := readyPod("dagster-dagit-starting", chart.ComponentDagit, "10.0.0.4", now)
 	notReady.Status.Conditions[0].Status = corev1.ConditionFalse
 	worker := readyPod("dagster-celery-workers-1", chart.ComponentWorker, "10.0.0.5", now)
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "dagster-dagit", Namespace: "dagster", Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: chart.ComponentDagit}},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
-	}
-	k := testKube(old, cur, terminating, notReady, worker, svc)
+	k := testKube(old, cur, terminating, notReady, worker)
 	pods, err := k.componentPods(context.Background(), chart.ComponentDagit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pods) != 2 || pods[0].Name != "dagster-dagit-old" || pods[1].Name != "dagster-dagit-new" {
 		t.Fatalf("pods %v", podNames(pods))
-	}
-	port, err := k.dagitRelease().Port(context.Background(), &pods[1])
-	if err != nil || port != 3000 {
-		t.Errorf("named targetPort: %d, %v", port, err)
-	}
-	svc.Spec.Ports[0].TargetPort = intstr.FromInt32(8080)
-	k = testKube(cur, svc)
-	if port, err := k.dagitRelease().Port(context.Background(), cur); err != nil || port != 8080 {
-		t.Errorf("numeric targetPort: %d, %v", port, err)
-	}
-	svc.Spec.Ports[0].TargetPort = intstr.FromString("web")
-	k = testKube(cur, svc)
-	if _, err := k.dagitRelease().Port(context.Background(), cur); err == nil {
-		t.Error("a targetPort name the pod lacks resolved to a port")
 	}
 }
 

@@ -159,12 +159,8 @@ func (s *suite) connect(ctx context.Context) error {
 	// Every request has its own bound: a Dagit that accepts the connection
 	// and never answers must fail the case, not hang the suite.
 	s.http = &http.Client{Timeout: 30 * time.Second}
-	if s.cfg.ExistingCluster() {
-		// No kind port mapping exists for an existing cluster.
-		s.dagit = dagitconn.NewForwarded(context.WithoutCancel(ctx), s.kube.dagitRelease())
-	} else {
-		s.dagit = dagitconn.Direct(s.cfg.DagitURL())
-	}
+	// The forward of an existing cluster outlives single requests.
+	s.dagit = dagitconn.For(context.WithoutCancel(ctx), s.cfg, k)
 	s.gql = &dagit.Client{URL: s.dagit.BaseURL, HTTP: s.http}
 	s.release = &chartRelease{cfg: s.cfg, kube: s.kube}
 	s.token = randomToken()

@@ -44,8 +44,7 @@ func (d *Dagit) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rel := dagitconn.Release{REST: kc.REST, Client: kc.Clientset, Namespace: cfg.Namespace, Name: cfg.Release}
-	return rel.Serve(ctx, port, func(url string) {
+	return dagitconn.ReleaseOf(cfg, kc).Serve(ctx, port, func(url string) {
 		d.Printf("Dagit: %s (Ctrl-C stops)\n", url)
 		d.browse(url)
 	}, func(format string, args ...any) { d.Printf("  "+format+"\n", args...) })

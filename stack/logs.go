@@ -223,7 +223,7 @@ func (l *Logs) Run(ctx context.Context) error {
 	src := sel.source(l.Config.Namespace)
 	var events *runEvents
 	if l.RunID != "" {
-		conn := l.dagit(ctx, kc)
+		conn := dagitconn.For(ctx, l.Config, kc)
 		defer conn.Close()
 		events = &runEvents{client: &dagit.Client{URL: conn.BaseURL, HTTP: &http.Client{Timeout: 30 * time.Second}}, runID: l.RunID, out: l.Out}
 	}
@@ -266,14 +266,6 @@ func (l *Logs) Run(ctx context.Context) error {
 		cancel()
 	}()
 	return f.Run(ctx, nil)
-}
-
-// dagit reaches Dagit for a run's events.
-func (l *Logs) dagit(ctx context.Context, kc *kube.Client) dagitconn.Conn {
-	if l.Config.ExistingCluster() {
-		return dagitconn.NewForwarded(ctx, dagitconn.Release{REST: kc.REST, Client: kc.Clientset, Namespace: l.Config.Namespace, Name: l.Config.Release})
-	}
-	return dagitconn.Direct(l.Config.DagitURL())
 }
 
 // RunNotFoundError says neither Dagster nor the cluster knows the run.

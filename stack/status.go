@@ -212,10 +212,7 @@ func (s *Status) gather(ctx context.Context, r *Report) (*Report, error) {
 	if h, err := watch.LeaseHolder(ctx, kc.Clientset, cfg.Namespace); err == nil {
 		r.Watch = h
 	}
-	var conn dagitconn.Conn = dagitconn.Direct(cfg.DagitURL())
-	if cfg.ExistingCluster() {
-		conn = dagitconn.NewForwarded(ctx, dagitconn.Release{REST: kc.REST, Client: kc.Clientset, Namespace: cfg.Namespace, Name: cfg.Release})
-	}
+	conn := dagitconn.For(ctx, cfg, kc)
 	defer conn.Close()
 	base, err := conn.BaseURL(ctx)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
@@ -42,6 +43,21 @@ type Release struct {
 	Client    kubernetes.Interface
 	Namespace string
 	Name      string
+}
+
+// ReleaseOf is the config's release in the cluster kc is connected to.
+func ReleaseOf(cfg *config.Config, kc *kube.Client) Release {
+	return Release{REST: kc.REST, Client: kc.Clientset, Namespace: cfg.Namespace, Name: cfg.Release}
+}
+
+// For reaches the config's Dagit: through the kind cluster's port mapping,
+// or on an existing cluster (cluster.context), which has none, through a
+// port-forward that lives until ctx ends or Close.
+func For(ctx context.Context, cfg *config.Config, kc *kube.Client) Conn {
+	if cfg.ExistingCluster() {
+		return NewForwarded(ctx, ReleaseOf(cfg, kc))
+	}
+	return Direct(cfg.DagitURL())
 }
 
 // Forwarded is the existing-cluster mode: each BaseURL checks that the
