@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,6 +104,25 @@ func CodeLocationNames(ctx context.Context, client kubernetes.Interface, cfg *co
 	return sets.List(names)
 }
 
+// LogNames are every name `logs` takes: the components, then the code
+// locations of the config and, when the cluster answers (best effort,
+// within ctx), of the release; with no config, the components alone.
+// Shell completion offers them.
+func LogNames(ctx context.Context, cfg *config.Config) []string {
+	names := make([]string, 0, len(LogComponents))
+	for _, c := range LogComponents {
+		names = append(names, c.Name)
+	}
+	if cfg == nil {
+		return names
+	}
+	var client kubernetes.Interface
+	if kc, err := connect(cfg); err == nil {
+		client = kc.Clientset
+	}
+	return append(names, CodeLocationNames(ctx, client, cfg)...)
+}
+
 func (l *Logs) selection(ctx context.Context, client kubernetes.Interface) (*selection, error) {
 	sel := &selection{release: l.Config.Release, runID: l.RunID, components: sets.New[string](), locations: sets.New[string]()}
 	if len(l.Components) == 0 {
@@ -126,7 +146,7 @@ func (l *Logs) selection(ctx context.Context, client kubernetes.Interface) (*sel
 		if locations == nil {
 			locations = CodeLocationNames(ctx, client, l.Config)
 		}
-		if !contains(locations, name) {
+		if !slices.Contains(locations, name) {
 			names := make([]string, 0, len(LogComponents)+len(locations))
 			for _, c := range LogComponents {
 				names = append(names, c.Name)
@@ -136,15 +156,6 @@ func (l *Logs) selection(ctx context.Context, client kubernetes.Interface) (*sel
 		sel.locations.Insert(name)
 	}
 	return sel, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // source turns the selection into the pods to read and their labels.
@@ -320,11 +331,7 @@ func eventLines(e dagit.Event) []podlogs.Line {
 func (r *runEvents) follow(ctx context.Context) {
 	warned := false
 	_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		lines, err := r.lines(ctx)
-		for _, l := range lines {
-			r.out.Line(l)
-		}
-		if err != nil && !warned && ctx.Err() == nil {
+		if err := r.print(ctx); err != nil && !warned && ctx.Err() == nil {
 			r.out.Notice("events", fmt.Sprintf("Dagster's event log not readable (retrying): %v", err))
 			warned = true
 		}
@@ -332,11 +339,18 @@ func (r *runEvents) follow(ctx context.Context) {
 		if err != nil || !dagit.TerminalStatus(run.Status) {
 			return false, nil
 		}
-		lines, _ = r.lines(ctx)
-		for _, l := range lines {
-			r.out.Line(l)
-		}
+		// The events written between the read and the status.
+		_ = r.print(ctx)
 		r.out.Notice("events", "run "+run.Status)
 		return true, nil
 	})
+}
+
+// print sends the events after the cursor to the sink.
+func (r *runEvents) print(ctx context.Context) error {
+	lines, err := r.lines(ctx)
+	for _, l := range lines {
+		r.out.Line(l)
+	}
+	return err
 }

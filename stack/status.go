@@ -254,11 +254,10 @@ func (s *Status) dagster(ctx context.Context, r *Report, client *dagit.Client) {
 		case l.LoadError != nil && l.LoadStatus == dagit.LocationLoaded:
 			rep.Status = "failed"
 			ce := codeLocationError(s.Config, &dagit.LocationLoadError{Location: l.Name, Err: l.LoadError})
-			rep.Error = strings.TrimPrefix(ce.At(), " at ")
-			if rep.Error != "" {
-				rep.Error += ": "
+			rep.Error = ce.Message
+			if ce.File != "" {
+				rep.Error = fmt.Sprintf("%s:%d: %s", ce.File, ce.Line, ce.Message)
 			}
-			rep.Error += ce.Message
 			r.problem("code location %s failed to load: %s", l.Name, rep.Error)
 		default:
 			r.problem("code location %s is still loading", l.Name)

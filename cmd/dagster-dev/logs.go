@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/podlogs"
 	"github.com/dagster-dev/dagster-dev/stack"
 )
@@ -82,23 +81,13 @@ func completeComponents(c *cli.Context) {
 		cli.DefaultCompleteWithFlags(c.Command)(c)
 		return
 	}
-	for _, comp := range stack.LogComponents {
-		fmt.Fprintln(c.App.Writer, comp.Name)
-	}
 	cfg, err := loadConfig(c)
 	if err != nil {
-		return
+		cfg = nil // still offer the components
 	}
 	ctx, cancel := context.WithTimeout(c.Context, time.Second)
 	defer cancel()
-	kc, err := kube.Connect(cfg.KubeconfigExplicit(), cfg.KubeContext())
-	if err != nil {
-		for _, name := range stack.CodeLocationNames(ctx, nil, cfg) {
-			fmt.Fprintln(c.App.Writer, name)
-		}
-		return
-	}
-	for _, name := range stack.CodeLocationNames(ctx, kc.Clientset, cfg) {
+	for _, name := range stack.LogNames(ctx, cfg) {
 		fmt.Fprintln(c.App.Writer, name)
 	}
 }
