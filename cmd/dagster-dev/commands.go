@@ -131,7 +131,7 @@ judged). With --watch it redraws every 2 seconds until Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			if err := printStatus(c, rep); err != nil {
+			if err := renderStatus(c.App.Writer, rep, c.Bool("json"), "  "); err != nil {
 				return err
 			}
 			if !rep.Healthy {
@@ -142,23 +142,13 @@ judged). With --watch it redraws every 2 seconds until Ctrl-C.`,
 	}
 }
 
-func printStatus(c *cli.Context, rep *stack.Report) error {
-	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	_, err := fmt.Fprint(c.App.Writer, rep.Text())
-	return err
-}
-
 // watchStatus redraws the report until Ctrl-C: in place on a terminal,
 // else each time it changes. It ends with the last report's exit code.
 func watchStatus(c *cli.Context, st *stack.Status) error {
-	tty := progress.IsTerminal(c.App.Writer) && !c.Bool("json")
-	last := ""
-	healthy := true
-	for {
+	asJSON := c.Bool("json")
+	tty := progress.IsTerminal(c.App.Writer) && !asJSON
+	last, healthy := "", true
+	for c.Context.Err() == nil {
 		rep, err := st.Run(c.Context)
 		if c.Context.Err() != nil {
 			break
@@ -167,21 +157,17 @@ func watchStatus(c *cli.Context, st *stack.Status) error {
 			return err
 		}
 		healthy = rep.Healthy
+		// JSON: one document per line, so the stream can be read line by line.
 		var b strings.Builder
-		if c.Bool("json") {
-			enc := json.NewEncoder(&b)
-			if err := enc.Encode(rep); err != nil {
-				return err
-			}
-		} else {
-			b.WriteString(rep.Text())
+		if err := renderStatus(&b, rep, asJSON, ""); err != nil {
+			return err
 		}
 		switch {
 		case tty:
 			// Home, clear the screen, draw.
 			fmt.Fprintf(c.App.Writer, "\x1b[H\x1b[2J%s\n%s, every 2s; Ctrl-C stops\n", b.String(), time.Now().Format("15:04:05"))
 		case b.String() != last:
-			if !c.Bool("json") {
+			if !asJSON {
 				fmt.Fprintf(c.App.Writer, "--- %s\n", time.Now().Format(time.RFC3339))
 			}
 			fmt.Fprint(c.App.Writer, b.String())
@@ -190,14 +176,23 @@ func watchStatus(c *cli.Context, st *stack.Status) error {
 		select {
 		case <-c.Context.Done():
 		case <-time.After(2 * time.Second):
-			continue
 		}
-		break
 	}
 	if !healthy {
 		return withCode(exitUnhealthy, errors.New("environment is not healthy"))
 	}
 	return nil
+}
+
+// renderStatus writes the report as text, or as JSON indented by indent.
+func renderStatus(w io.Writer, rep *stack.Report, asJSON bool, indent string) error {
+	if !asJSON {
+		_, err := fmt.Fprint(w, rep.Text())
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", indent)
+	return enc.Encode(rep)
 }
 
 func watchCommand() *cli.Command {
