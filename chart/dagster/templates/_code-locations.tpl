@@ -235,3 +235,18 @@ ConfigMap, which every install renders.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+A code server's readiness probe: the kubelet asks its gRPC health service (DagsterApi), which reports
+SERVING once the code is loaded. Every second (a cheap call): Dagit and the daemon wait for it after a
+roll. 15 failures in a row (15 s) take it out. (dict "port" <port>)
+*/}}
+{{- define "dagster.codeServer.readinessProbe" -}}
+readinessProbe:
+  grpc:
+    port: {{ .port }}
+    service: DagsterApi
+  periodSeconds: 1
+  timeoutSeconds: 2
+  failureThreshold: 15
+{{- end -}}
