@@ -300,6 +300,13 @@ func containerFailure(pod *corev1.Pod, c *corev1.Container, st *corev1.Container
 		}
 		return f, true
 	case "CreateContainerConfigError":
+		// The kubelet reports its own slowness under the same reason: on a
+		// loaded node its ConfigMap/Secret watch may not have synced within
+		// its timeout. It retries by itself, so that is progress, not a
+		// broken configuration.
+		if kubeletCacheNotSynced(w.Message) {
+			return PodState{}, false
+		}
 		f.Kind = KindConfig
 		f.Hint = configErrorHint(pod, w.Message)
 		return f, true

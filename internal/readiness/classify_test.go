@@ -191,6 +191,17 @@ func TestClassifyPod(t *testing.T) {
 			contains: []string{"runAsNonRoot"},
 		},
 		{
+			// Seen in CI on a loaded node: the kubelet retries this itself.
+			name:  "kubelet configmap cache not synced yet",
+			pod:   newPod("p", mainState(waiting("CreateContainerConfigError", "failed to sync configmap cache: timed out waiting for the condition"), 0)),
+			phase: PhaseProgressing, short: "CreateContainerConfigError",
+		},
+		{
+			name:  "kubelet secret cache not synced yet",
+			pod:   newPod("p", mainState(waiting("CreateContainerConfigError", "failed to sync secret cache: timed out waiting for the condition"), 0)),
+			phase: PhaseProgressing, short: "CreateContainerConfigError",
+		},
+		{
 			name:  "unschedulable within the grace period",
 			pod:   newPod("p", unschedulable(10*time.Second, "0/1 nodes are available: 1 Insufficient cpu.")),
 			phase: PhaseProgressing, short: "Pending (unschedulable for 10s)",

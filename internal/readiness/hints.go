@@ -51,7 +51,14 @@ func effectivePullPolicy(c *corev1.Container) corev1.PullPolicy {
 var (
 	missingObjectRE = regexp.MustCompile(`(?i)\b(configmap|secret)s? "([^"]+)" not found`)
 	missingKeyRE    = regexp.MustCompile(`(?i)couldn't find key (\S+) in (ConfigMap|Secret) ([^/\s]+)/(\S+)`)
+	cacheNotSynced  = regexp.MustCompile(`(?i)failed to sync (configmap|secret) cache`)
 )
+
+// kubeletCacheNotSynced reports a CreateContainerConfigError message that
+// says the kubelet's object cache timed out, which it retries on its own.
+func kubeletCacheNotSynced(message string) bool {
+	return cacheNotSynced.MatchString(message)
+}
 
 // MissingRef is what a CreateContainerConfigError message says is missing.
 type MissingRef struct {
