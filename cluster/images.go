@@ -89,6 +89,29 @@ type saveSettings struct {
 // All images must exist locally; otherwise nothing is loaded and the error
 // is one *MissingImageError per missing image.
 func (p *Provider) LoadImages(ctx context.Context, clusterName string, images []string, report func(ImageLoad)) ([]ImageLoad, error) {
+	plan, err := p.planLoad(ctx, images)
+	if err != nil || plan == nil {
+		return nil, err
+	}
+	kindNodes, err := p.runningNodes(ctx, plan.dc, clusterName)
+	if err != nil {
+		return nil, err
+	}
+	return p.load(ctx, clusterName, plan, kindNodes, report)
+}
+
+// loadPlan is what a load needs before any node is touched: the Docker
+// client, the save settings and every requested image resolved locally.
+type loadPlan struct {
+	dc       DockerClient
+	settings saveSettings
+	images   []localImage
+}
+
+// planLoad resolves images in the local Docker engine; nil, nil when there
+// is nothing to load. All missing images are reported at once, as one
+// *MissingImageError each, before any node is touched.
+func (p *Provider) planLoad(ctx context.Context, images []string) (*loadPlan, error) {
 	images = dedupe(images)
 	if len(images) == 0 {
 		return nil, nil
@@ -108,11 +131,11 @@ func (p *Provider) LoadImages(ctx context.Context, clusterName string, images []
 	if err != nil {
 		return nil, err
 	}
-	kindNodes, err := p.runningNodes(ctx, dc, clusterName)
-	if err != nil {
-		return nil, err
-	}
+	return &loadPlan{dc: dc, settings: settings, images: locals}, nil
+}
 
+// load makes every planned image present on every node.
+func (p *Provider) load(ctx context.Context, clusterName string, plan *loadPlan, kindNodes []nodes.Node, report func(ImageLoad)) ([]ImageLoad, error) {
 	var (
 		mu      sync.Mutex // serialises report and results
 		results = make(map[[2]string]ImageLoad)
@@ -125,7 +148,7 @@ func (p *Provider) LoadImages(ctx context.Context, clusterName string, images []
 	// images is faster than loading them one after another.
 	for _, n := range kindNodes {
 		slots := make(chan struct{}, imagesPerNode)
-		for _, img := range locals {
+		for _, img := range plan.images {
 			wg.Go(func() {
 				slots <- struct{}{}
 				defer func() { <-slots }()
@@ -135,7 +158,7 @@ func (p *Provider) LoadImages(ctx context.Context, clusterName string, images []
 					mu.Unlock()
 					return
 				}
-				r, err := p.loadOne(ctx, dc, n, img, settings)
+				r, err := p.loadOne(ctx, plan.dc, n, img, plan.settings)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, fmt.Errorf("image %s on node %s: %w", img.Name, n.String(), err))
@@ -152,7 +175,7 @@ func (p *Provider) LoadImages(ctx context.Context, clusterName string, images []
 	wg.Wait()
 
 	out := make([]ImageLoad, 0, len(results))
-	for _, img := range locals {
+	for _, img := range plan.images {
 		for _, n := range kindNodes {
 			if r, ok := results[[2]string{img.Name, n.String()}]; ok {
 				out = append(out, r)

@@ -260,10 +260,30 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]
 		step.Done("docker, port and inotify limits ok")
 	}
 
+	// Images are resolved (and location images built) before the cluster
+	// is touched, so a missing image fails without creating anything; then
+	// they load while kind boots the nodes.
+	if err := buildImages(ctx, p, cfg, out); err != nil {
+		return nil, nil, nil, err
+	}
+	images, pulled, local, err := sideLoadImages(ctx, p, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, img := range pulled {
+		out.Printf("  note: code location image %s is not in the local Docker engine: the cluster pulls it from its registry", img)
+	}
+	imgs, err := u.startImages(ctx, p, spec, images)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+
 	step = out.Start("cluster " + spec.Name)
 	ens, err := p.Ensure(ctx, spec, kindKubeconfig(cfg))
 	if err != nil {
 		step.Fail("")
+		imgs.cancel()
+		_, _ = imgs.wait()
 		return nil, nil, nil, err
 	}
 	switch {
@@ -276,30 +296,63 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]
 	default:
 		step.Done("reused")
 	}
-
-	if err := buildImages(ctx, p, cfg, out); err != nil {
-		return nil, nil, nil, err
-	}
-	images, pulled, local, err := sideLoadImages(ctx, p, cfg)
+	loads, err := imgs.wait()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	for _, img := range pulled {
-		out.Printf("  note: code location image %s is not in the local Docker engine: the cluster pulls it from its registry", img)
-	}
+	return ens, imageIDs(loads), local, nil
+}
+
+// imagesStep is the "images" step running beside the cluster step.
+type imagesStep struct {
+	done   chan struct{}
+	loads  []cluster.ImageLoad
+	err    error
+	cancel context.CancelFunc
+}
+
+// wait returns the loads once the step has ended.
+func (s *imagesStep) wait() ([]cluster.ImageLoad, error) {
+	<-s.done
+	return s.loads, s.err
+}
+
+// startImages side-loads images in the background as the "images" step,
+// from the moment the nodes' containerd answers rather than after the
+// cluster is Ready. Cancel it when the cluster could not be made.
+func (u *Up) startImages(ctx context.Context, p *cluster.Provider, spec cluster.Spec, images []string) (*imagesStep, error) {
+	s := &imagesStep{done: make(chan struct{}), cancel: func() {}}
 	if len(images) == 0 {
-		return ens, nil, local, nil
+		close(s.done)
+		return s, nil
 	}
-	step = out.Start("images")
-	loads, err := p.LoadImages(ctx, spec.Name, images, func(l cluster.ImageLoad) {
-		step.Update("%s → %s: %s", l.Image, l.Node, l.Action)
+	out := u.Out
+	step := out.Start("images")
+	loadCtx, cancel := context.WithCancel(ctx)
+	job, err := p.StartLoadImages(loadCtx, spec, images, func(l cluster.ImageLoad) {
+		out.Printf("  %s → %s: %s (%s)", l.Image, l.Node, l.Action, progress.Round(l.Duration))
 	})
 	if err != nil {
+		cancel()
 		step.Fail("")
-		return nil, nil, nil, err
+		return nil, err
 	}
-	step.Done(loadNote(loads))
-	return ens, imageIDs(loads), local, nil
+	s.cancel = cancel
+	go func() {
+		defer close(s.done)
+		defer cancel()
+		s.loads, s.err = job.Wait()
+		switch {
+		case s.err != nil && loadCtx.Err() != nil && ctx.Err() == nil:
+			step.Skip("stopped: no cluster to load into")
+			return
+		case s.err != nil:
+			step.Fail("")
+			return
+		}
+		step.Done(loadNote(s.loads))
+	}()
+	return s, nil
 }
 
 // preflightErrors splits preflight's findings: low inotify limits are a
