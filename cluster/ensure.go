@@ -126,7 +126,8 @@ func (p *Provider) create(ctx context.Context, dc DockerClient, want Spec, kubec
 	if err := p.privateKubeconfig(res.KubeconfigPath); err != nil {
 		return err
 	}
-	return p.waitReady(ctx, want.Name, want.Nodes)
+	_, err = p.waitReady(ctx, want.Name, want.Nodes)
+	return err
 }
 
 func (p *Provider) reuse(ctx context.Context, dc DockerClient, want Spec, nodes []nodeContainer, kubeconfigPath string, res *EnsureResult) error {
@@ -145,6 +146,7 @@ func (p *Provider) reuse(ctx context.Context, dc DockerClient, want Spec, nodes 
 	if !owned {
 		p.logger.Warnf("reusing kind cluster %q: it was not created by dagster-dev but matches the configuration; `dagster-dev down` will not delete it", want.Name)
 	}
+	startedAt := time.Now()
 	started, err := p.startNodes(ctx, dc, want.Name, owned, nodes)
 	if err != nil {
 		return err
@@ -164,7 +166,12 @@ func (p *Provider) reuse(ctx context.Context, dc DockerClient, want Spec, nodes 
 	if len(started) > 0 {
 		p.logger.Infof("started %d stopped node container(s) of kind cluster %q: %s", len(started), want.Name, strings.Join(started, ", "))
 	}
-	return p.waitReady(ctx, want.Name, want.Nodes)
+	cs, err := p.waitReady(ctx, want.Name, want.Nodes)
+	if err != nil {
+		return err
+	}
+	p.recoverFromBoot(ctx, cs, want.Name, nodeBoot(nodes, started, startedAt))
+	return nil
 }
 
 // startNodes brings every node container to running. nodes is ordered
@@ -205,22 +212,22 @@ func brokenClusterError(cluster string, owned bool, what string) error {
 // waitReady polls the API server until it lists exactly wantNodes nodes, all
 // Ready. kind's own wait only covers the control-plane and reports nothing
 // useful on timeout; here the error says which node is not Ready and why.
-func (p *Provider) waitReady(ctx context.Context, name string, wantNodes int) error {
+func (p *Provider) waitReady(ctx context.Context, name string, wantNodes int) (kubernetes.Interface, error) {
 	start := time.Now()
 	raw, err := p.kind.KubeConfig(name, false)
 	if err != nil {
-		return fmt.Errorf("read kubeconfig of kind cluster %q: %w", name, err)
+		return nil, fmt.Errorf("read kubeconfig of kind cluster %q: %w", name, err)
 	}
 	cfg, err := clientcmd.RESTConfigFromKubeConfig([]byte(raw))
 	if err != nil {
-		return fmt.Errorf("parse kubeconfig of kind cluster %q: %w", name, err)
+		return nil, fmt.Errorf("parse kubeconfig of kind cluster %q: %w", name, err)
 	}
 	// A restarted API server accepts connections before it answers; without
 	// a per-request timeout one hung request would eat the whole budget.
 	cfg.Timeout = 5 * time.Second
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("kubernetes client for kind cluster %q: %w", name, err)
+		return nil, fmt.Errorf("kubernetes client for kind cluster %q: %w", name, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.readyTimeout)
 	defer cancel()
@@ -245,10 +252,10 @@ func (p *Provider) waitReady(ctx context.Context, name string, wantNodes int) er
 		if lastErr == nil {
 			lastErr = err
 		}
-		return &NotReadyError{Cluster: name, Waited: time.Since(start), Detail: detail, Err: lastErr}
+		return nil, &NotReadyError{Cluster: name, Waited: time.Since(start), Detail: detail, Err: lastErr}
 	}
 	p.logger.Infof("kind cluster %q: %d node(s) Ready after %s", name, wantNodes, time.Since(start).Round(100*time.Millisecond))
-	return nil
+	return cs, nil
 }
 
 // nodesReady reports whether exactly want nodes exist and all are Ready; if

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -38,7 +39,9 @@ type nodeContainer struct {
 	Name  string
 	Role  string
 	State string // Docker state: running, exited, created, paused, restarting, removing, dead
-	Image string // image reference the container was created from (Config.Image)
+	// StartedAt is when the container last started (zero if never).
+	StartedAt time.Time
+	Image     string // image reference the container was created from (Config.Image)
 	// Ports are the user port mappings (API server excluded), as
 	// "127.0.0.1:3000->30080/tcp", sorted.
 	Ports []string
@@ -77,6 +80,7 @@ func listNodeContainers(ctx context.Context, dc DockerClient, name string) ([]no
 		}
 		if ins.State != nil {
 			n.State = ins.State.Status
+			n.StartedAt, _ = time.Parse(time.RFC3339Nano, ins.State.StartedAt)
 		}
 		if ins.HostConfig != nil {
 			for port, bindings := range ins.HostConfig.PortBindings {
