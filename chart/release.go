@@ -174,6 +174,10 @@ func (a *Apply) Run(ctx context.Context) (res *Result, err error) {
 		// whenever the new ones are empty.
 		up.ResetValues = true
 		up.MaxHistory = a.maxHistory()
+		// A release that was never deployed (its install was interrupted) has no instance to
+		// migrate: the pre-upgrade migrate hook would wait for a database the install never
+		// created, until the timeout.
+		up.DisableHooks = !everDeployed(history)
 		rel, err := up.RunWithContext(ctx, a.ReleaseName, ch, vals)
 		if err != nil {
 			return nil, fmt.Errorf("upgrade release %q: %w", a.ReleaseName, explainValuesError(err))
@@ -181,6 +185,16 @@ func (a *Apply) Run(ctx context.Context) (res *Result, err error) {
 		res.Action, res.Revision, res.Notes = Upgraded, rel.Version, rel.Info.Notes
 	}
 	return res, nil
+}
+
+// everDeployed reports whether any revision in history was deployed at some point.
+func everDeployed(history []*release.Release) bool {
+	for _, r := range history {
+		if st := r.Info.Status; st == release.StatusDeployed || st == release.StatusSuperseded {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *Apply) maxHistory() int {

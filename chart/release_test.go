@@ -153,6 +153,54 @@ func TestApplyAfterFailedRevisionUpgrades(t *testing.T) {
 	}
 }
 
+// An install that was interrupted leaves only failed revisions: the next apply upgrades without
+// the pre-upgrade migrate hook, which would wait for a database that was never created. Once a
+// revision was deployed the hook runs again.
+func TestApplyAfterInterruptedInstallSkipsMigrateHook(t *testing.T) {
+	cfg := fakeConfig(t, nil)
+	first := apply(t, cfg, nil)
+	last, _ := cfg.Releases.Last("dagster")
+	last.SetStatus(release.StatusFailed, "interrupted")
+	if err := cfg.Releases.Update(last); err != nil {
+		t.Fatal(err)
+	}
+	res := apply(t, cfg, nil)
+	if res.Action != Upgraded || res.Revision != first.Revision+1 {
+		t.Fatalf("apply after an interrupted install = %+v", res)
+	}
+	if ran := migrateHookRan(t, cfg); ran {
+		t.Error("the migrate hook ran on a release that was never deployed")
+	}
+	apply(t, cfg, values(t, "dagit: {replicaCount: 2}"))
+	if ran := migrateHookRan(t, cfg); !ran {
+		t.Error("the migrate hook did not run on an upgrade of a deployed release")
+	}
+}
+
+// migrateHookRan reports whether the latest revision ran its pre-upgrade hooks.
+func migrateHookRan(t *testing.T, cfg *action.Configuration) bool {
+	t.Helper()
+	last, err := cfg.Releases.Last("dagster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, h := range last.Hooks {
+		for _, ev := range h.Events {
+			if ev == release.HookPreUpgrade {
+				found = true
+				if h.LastRun.Phase == release.HookPhaseSucceeded {
+					return true
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the chart has no pre-upgrade hook")
+	}
+	return false
+}
+
 func TestApplyRejectsBadValues(t *testing.T) {
 	cfg := fakeConfig(t, nil)
 	_, err := (&Apply{Config: cfg, Namespace: "dagster", ReleaseName: "dagster",

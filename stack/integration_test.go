@@ -181,19 +181,7 @@ func generationOf(t *testing.T, client kubernetes.Interface, ns, name string) in
 // starts the chart step, the way a closed laptop lid or kill -9 would.
 func killDuringChartStep(t *testing.T, cfg *config.Config) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dagster-dev")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/dagster-dev")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	file := filepath.Join(t.TempDir(), "dagster-dev.yaml")
-	data, err := marshalConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bin, file := binaryAndConfig(t, cfg)
 	cmd := exec.Command(bin, "up", "--config", file)
 	cmd.Env = append(os.Environ(), "CI=true")
 	stdout, _ := cmd.StdoutPipe()
