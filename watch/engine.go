@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
-	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/sources"
@@ -29,6 +28,8 @@ type engine struct {
 	ns     string
 	rep    Reporter
 	wait   RolloutWaiter
+	// api tells a retryable API error from a final one, for the lease too.
+	api *apiRecovery
 
 	// sources applies the ConfigMap/Secret sources and restarts their
 	// readers; it remembers what the cluster holds.
@@ -84,6 +85,7 @@ func newEngine(opts Options) (*engine, error) {
 		wait:    wait,
 		sources: sources.NewSyncer(opts.Client, opts.Config.Namespace),
 		srcErr:  map[string]string{},
+		api:     newAPIRecovery(),
 	}
 	e.sources.Problem = e.problem
 	e.sources.Info = e.rep.Info
@@ -104,7 +106,7 @@ func (e *engine) retry(ctx context.Context, what string, fn func() error) error 
 	var b backoff
 	for {
 		err := fn()
-		if err == nil || !transient(err) {
+		if err == nil || !e.api.transient(err) {
 			return err
 		}
 		d := b.step()
@@ -236,7 +238,7 @@ func (e *engine) watch(ctx context.Context) error {
 				debug.FreeOSMemory()
 				settled = true
 			}
-		case transient(err):
+		case e.api.transient(err):
 			retry = cur
 			d := b.step()
 			e.rep.Info(fmt.Sprintf("API server unreachable (%v); retrying in %s", err, d))
@@ -330,7 +332,6 @@ func (e *engine) sync(ctx context.Context, b batch) error {
 
 // transient reports whether err is worth retrying with the same batch:
 // the API server or Dagit could not be reached.
-func transient(err error) bool { return sources.Transient(err) || dagit.IsTemporary(err) }
 
 // finish waits for a change's rollouts in the background and reports it.
 func (e *engine) finish(ctx context.Context, c *Change, ws []sources.Workload, first time.Time) {
@@ -367,16 +368,19 @@ func (e *engine) finish(ctx context.Context, c *Change, ws []sources.Workload, f
 }
 
 // backoff is the retry schedule while the API server is unreachable:
-// 0.5 s doubling to 15 s, quick enough to notice a restarted kind node, slow
-// enough not to spam a log for a cluster that is down for good.
+// 0.5 s doubling to 5 s. A save made during an outage is applied at most 5 s
+// after the server is back (with a 15 s cap, a 30 s outage of a kind API
+// server cost up to 15 s more), and one request every 5 s costs nothing.
 type backoff struct{ next time.Duration }
+
+const maxBackoff = 5 * time.Second
 
 func (b *backoff) step() time.Duration {
 	if b.next == 0 {
 		b.next = 500 * time.Millisecond
 	}
 	d := b.next
-	b.next = min(2*b.next, 15*time.Second)
+	b.next = min(2*b.next, maxBackoff)
 	return d
 }
 

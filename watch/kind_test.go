@@ -411,7 +411,12 @@ func (p *kindProject) start(t testing.TB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Config: p.cfg, Client: p.env.client, Reporter: p.rec, Identity: "test-" + p.ns})
+		err := Run(ctx, Options{Config: p.cfg, Client: p.env.client, Reporter: p.rec, Identity: "test-" + p.ns})
+		if err != nil && ctx.Err() == nil {
+			// Nothing else would show why a watch ended on its own.
+			p.rec.Problem(fmt.Errorf("watch ended: %w", err))
+		}
+		done <- err
 	}()
 	p.stop = func() error {
 		cancel()

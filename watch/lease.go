@@ -45,6 +45,8 @@ type lease struct {
 	namespace string
 	identity  string
 	now       func() time.Time
+	// api tells a retryable error from a final one (nil: by nature only).
+	api *apiRecovery
 }
 
 // defaultIdentity names this process: host, pid and a random suffix, so a
@@ -170,9 +172,9 @@ func (l *lease) keep(ctx context.Context, rep Reporter) error {
 		case apierrors.IsConflict(err):
 			// Still contended after leaseRetry: try again at the next
 			// renewal; a watch that took over shows up as errLeaseLost.
-		case sources.Transient(err):
+		case l.retryable(err):
 			if !failing {
-				rep.Info(fmt.Sprintf("cannot renew the watch lease (API server unreachable: %v); retrying every %s", err, leaseRenew))
+				rep.Info(fmt.Sprintf("cannot renew the watch lease (API server unreachable or starting: %v); retrying every %s", err, leaseRenew))
 			}
 			failing = true
 		default:
@@ -184,6 +186,13 @@ func (l *lease) keep(ctx context.Context, rep Reporter) error {
 		return nil
 	}
 	return err
+}
+
+func (l *lease) retryable(err error) bool {
+	if l.api == nil {
+		return sources.Transient(err)
+	}
+	return l.api.transient(err)
 }
 
 // release deletes the lease if this process still holds it, so the next

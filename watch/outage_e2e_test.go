@@ -78,7 +78,7 @@ func TestKindWatchAPIServerOutage(t *testing.T) {
 	if c.RolloutErr != nil {
 		t.Fatal(c.RolloutErr)
 	}
-	t.Logf("FIGURE API outage: server back -> change applied and rolled out %s", time.Since(back).Round(100*time.Millisecond))
+	t.Logf("FIGURE API outage: server back -> change applied and its reader rolled out %s (save -> applied %s, -> Ready %s)", time.Since(back).Round(100*time.Millisecond), c.Applied, c.Ready)
 	cm, err := k.client.CoreV1().ConfigMaps(p.ns).Get(ctx, "team", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

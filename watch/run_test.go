@@ -32,7 +32,7 @@ func TestBackoff(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		got = append(got, b.step())
 	}
-	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second, 15 * time.Second, 15 * time.Second}
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%v", got)
 	}

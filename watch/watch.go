@@ -82,7 +82,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	l := &lease{client: e.client, namespace: e.ns, identity: opts.Identity, now: time.Now}
+	l := &lease{client: e.client, namespace: e.ns, identity: opts.Identity, now: time.Now, api: e.api}
 	if l.identity == "" {
 		l.identity = defaultIdentity()
 	}
@@ -128,7 +128,7 @@ func Sync(ctx context.Context, opts Options) error {
 		if err == nil {
 			break
 		}
-		if !transient(err) || sctx.Err() != nil {
+		if !e.api.transient(err) || sctx.Err() != nil {
 			e.rollouts.Wait()
 			if sctx.Err() != nil && ctx.Err() == nil {
 				return fmt.Errorf("API server unreachable for %s: %w", deadline, err)
