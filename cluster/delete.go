@@ -8,11 +8,14 @@ import (
 
 // DeleteResult says what Delete did.
 type DeleteResult struct {
-	Name     string
-	Deleted  bool     // false: there was nothing to delete
-	Nodes    []string // node containers removed
-	Message  string   // one line for the user
-	Duration time.Duration
+	Name    string
+	Deleted bool     // false: there was nothing to delete
+	Nodes   []string // node containers removed
+	Message string   // one line for the user
+	// VolumesInBackground is how many node volumes are still being
+	// deleted by a detached process when Delete returns.
+	VolumesInBackground int
+	Duration            time.Duration
 }
 
 // Delete removes kind cluster name and its context in kubeconfigPath ("" =
@@ -46,10 +49,26 @@ func (p *Provider) Delete(ctx context.Context, name, kubeconfigPath string) (*De
 		return nil, err
 	}
 	p.logger.Infof("deleting kind cluster %q (%d node container(s))", name, len(nodes))
-	// kind's Delete removes the node containers and the kind-<name> context
-	// (cluster, user) from the kubeconfig, leaving other contexts alone.
+	volumes, err := p.removeNodeContainers(ctx, dc, nodes)
+	if err != nil {
+		return nil, fmt.Errorf("delete kind cluster %q: %w", name, err)
+	}
+	// kind's Delete removes what is left of the nodes (none, unless one
+	// appeared meanwhile) and the kind-<name> context (cluster, user) from
+	// the kubeconfig, leaving other contexts alone.
 	if err := p.kind.Delete(name, kubeconfigPath); err != nil {
 		return nil, fmt.Errorf("delete kind cluster %q: %w", name, err)
+	}
+	if len(volumes) > 0 {
+		if removeVolumesDetached(volumes) {
+			res.VolumesInBackground = len(volumes)
+		} else {
+			for _, v := range volumes {
+				if err := dc.VolumeRemove(context.WithoutCancel(ctx), v, true); err != nil {
+					return nil, fmt.Errorf("delete kind cluster %q: remove volume %s: %w", name, v, p.dockerError(err))
+				}
+			}
+		}
 	}
 	res.Deleted = true
 	res.Nodes = nodeNames(nodes)

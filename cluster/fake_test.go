@@ -124,6 +124,21 @@ func (f *fakeDocker) ContainerStart(_ context.Context, id string, _ container.St
 	return nil
 }
 
+func (f *fakeDocker) ContainerRemove(_ context.Context, id string, _ container.RemoveOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, c := range f.containers {
+		if c.ID == id {
+			f.containers = append(f.containers[:i], f.containers[i+1:]...)
+			delete(f.inspects, id)
+			return nil
+		}
+	}
+	return fmt.Errorf("no such container: %s", id)
+}
+
+func (f *fakeDocker) VolumeRemove(context.Context, string, bool) error { return nil }
+
 func (f *fakeDocker) ContainerUnpause(ctx context.Context, id string) error {
 	return f.ContainerStart(ctx, id, container.StartOptions{})
 }

@@ -58,7 +58,11 @@ func (d *Down) Run(ctx context.Context) (*DownResult, error) {
 		return res, nil
 	}
 	res.Removed = append(res.Removed, "kind cluster "+del.Name, "kube context "+cluster.KubeContext(del.Name))
-	step.Done(fmt.Sprintf("%d %s removed, context %s removed", len(del.Nodes), plural(len(del.Nodes), "node", "nodes"), cluster.KubeContext(del.Name)))
+	note := fmt.Sprintf("%d %s removed, context %s removed", len(del.Nodes), plural(len(del.Nodes), "node", "nodes"), cluster.KubeContext(del.Name))
+	if del.VolumesInBackground > 0 {
+		note += fmt.Sprintf("; %s freed in the background", plural(del.VolumesInBackground, "its volume is", "their volumes are"))
+	}
+	step.Done(note)
 	return res, nil
 }
 
