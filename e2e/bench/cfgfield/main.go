@@ -14,7 +14,7 @@ import (
 
 func main() {
 	path := flag.String("config", "", "dagster-dev config file")
-	field := flag.String("field", "", "nodeImage | images | namespace | release | hostPort | nodePort")
+	field := flag.String("field", "", "nodeImage | images | namespace | release | hostPort | nodePort | clusterName")
 	flag.Parse()
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -34,6 +34,8 @@ func main() {
 		fmt.Println(cfg.Dagit.HostPort)
 	case "nodePort":
 		fmt.Println(cfg.Dagit.NodePort)
+	case "clusterName":
+		fmt.Println(cfg.Cluster.Name)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown field %q\n", *field)
 		os.Exit(2)
