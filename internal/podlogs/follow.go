@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	informerscorev1 "k8s.io/client-go/informers/core/v1"
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
@@ -43,12 +43,13 @@ func (f *Follower) Active() int { return int(f.active.Load()) }
 func (f *Follower) Run(ctx context.Context, synced chan<- struct{}) error {
 	f.begin = time.Now()
 	f.seen = map[string]bool{}
-	factory := informers.NewSharedInformerFactoryWithOptions(f.Reader.Client, 0,
-		informers.WithNamespace(f.Source.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = f.Source.Selector }))
-	pods := factory.Core().V1().Pods()
-	inf := pods.Informer()
-	f.lister = pods.Lister()
+	// The pod informer alone, not informers.NewSharedInformerFactory: the
+	// factory's package links an informer and a lister for every API group
+	// into the binary, and only pods are watched here.
+	inf := informerscorev1.NewFilteredPodInformer(f.Reader.Client, f.Source.Namespace, 0,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
+		func(o *metav1.ListOptions) { o.LabelSelector = f.Source.Selector })
+	f.lister = listerscorev1.NewPodLister(inf.GetIndexer())
 	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { f.consider(ctx, obj) },
 		UpdateFunc: func(_, obj any) { f.consider(ctx, obj) },
@@ -56,11 +57,12 @@ func (f *Follower) Run(ctx context.Context, synced chan<- struct{}) error {
 	if err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
+	var informer sync.WaitGroup
+	informer.Go(func() { inf.RunWithContext(ctx) })
 	// The registration has synced once the handler has seen every pod of
 	// the first listing, so the tails of the pods that exist have started.
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced, reg.HasSynced) {
-		factory.Shutdown()
+		informer.Wait()
 		f.wg.Wait()
 		return ctx.Err()
 	}
@@ -68,7 +70,7 @@ func (f *Follower) Run(ctx context.Context, synced chan<- struct{}) error {
 		close(synced)
 	}
 	<-ctx.Done()
-	factory.Shutdown()
+	informer.Wait()
 	f.wg.Wait()
 	return nil
 }
