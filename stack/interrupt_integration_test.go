@@ -62,12 +62,22 @@ func TestInterruptedUpConverges(t *testing.T) {
 		{"namespace and sources", 0, 0},
 		{"chart ", 200 * time.Millisecond, 0}, // inside the Helm install
 		{"chart ", 50 * time.Millisecond, 0},
-		{"workloads ready", 2 * time.Second, 0},
-		{"workloads ready", 8 * time.Second, 0},
+		// Early enough that the pods, started by the up before, are not
+		// Ready yet (they take 12 s or more on these machines).
+		{"workloads ready", time.Second, 0},
+		{"workloads ready", 3 * time.Second, 0},
+		// The last steps take milliseconds: up may finish before the
+		// signal lands, which is fine, but then the point is not counted.
 		{"dagit", 0, 0},
 	}
+	interrupted := 0
 	for i, pt := range points {
 		res := interruptUp(t, bin, file, pt)
+		if res.finished {
+			t.Logf("point %d (%q +%s): up finished before the signal", i+1, pt.step, pt.delay)
+			continue
+		}
+		interrupted++
 		t.Logf("point %d (%q +%s): exit %d, %s after SIGINT, last step %q", i+1, pt.step, pt.delay, res.exit, res.exitAfter.Round(10*time.Millisecond), res.lastStep)
 		within := pt.exitWithin
 		if within == 0 {
@@ -91,6 +101,10 @@ func TestInterruptedUpConverges(t *testing.T) {
 		if st.Exists {
 			assertNothingPending(t, cfg, i+1)
 		}
+	}
+
+	if interrupted < 10 {
+		t.Fatalf("only %d of %d points interrupted an up", interrupted, len(points))
 	}
 
 	// A plain up converges.
@@ -140,6 +154,8 @@ func TestInterruptedUpConverges(t *testing.T) {
 }
 
 type interruptResult struct {
+	// finished: up was done before the signal could land.
+	finished  bool
 	exit      int
 	exitAfter time.Duration
 	lastStep  string
@@ -186,16 +202,22 @@ func interruptUp(t *testing.T, bin, file string, pt interruptPoint) interruptRes
 	case sent = <-sentCh:
 	default:
 		timer.Stop()
-		t.Fatalf("up ended before Ctrl-C at %q +%s: %v", pt.step, pt.delay, err)
+		if err != nil {
+			t.Fatalf("up failed before Ctrl-C at %q +%s: %v", pt.step, pt.delay, err)
+		}
+		res.finished = true
+		return res
+	}
+	if err == nil {
+		// The signal went out as up was exiting.
+		res.finished = true
+		return res
 	}
 	res.exitAfter = exited.Sub(sent)
 	if ee, ok := err.(*exec.ExitError); ok {
 		res.exit = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
-	}
-	if res.exit == 0 {
-		t.Errorf("up interrupted at %q +%s exited 0", pt.step, pt.delay)
 	}
 	return res
 }
