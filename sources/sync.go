@@ -28,6 +28,10 @@ type Syncer struct {
 	Problem func(error)
 	// Info receives notices (a paused Deployment). Nil drops them.
 	Info func(string)
+	// Retryable tells the API errors the caller retries (returned) from
+	// those that go to Problem. Nil means Transient; watch widens it while
+	// a restarted API server is still starting.
+	Retryable func(error) bool
 
 	client    kubernetes.Interface
 	namespace string
@@ -50,6 +54,13 @@ func NewSyncer(client kubernetes.Interface, namespace string) *Syncer {
 		known:     map[string]bool{},
 		unrolled:  map[string]bool{},
 	}
+}
+
+func (s *Syncer) retryable(err error) bool {
+	if s.Retryable != nil {
+		return s.Retryable(err)
+	}
+	return Transient(err)
 }
 
 func (s *Syncer) problem(err error) {
@@ -84,7 +95,7 @@ func (s *Syncer) Apply(ctx context.Context, obj *Object, origin string) (prev *O
 		return prev, false, nil // unchanged content: no apply, no restart
 	}
 	if err := applyObject(ctx, s.client, s.namespace, obj, origin); err != nil {
-		if Transient(err) {
+		if s.retryable(err) {
 			return prev, false, fmt.Errorf("applying %s: %w", key, err)
 		}
 		s.problem(fmt.Errorf("%s: applying %s: %w", obj.File, key, err))
@@ -116,7 +127,7 @@ func (s *Syncer) Restart(ctx context.Context) ([]Restart, error) {
 			s.info(fmt.Sprintf("%s is paused: its pod template was updated but it will not roll until resumed", r.Workload.ID()))
 		}
 		if err := patchTemplate(ctx, s.client, s.namespace, r.Workload, r.Hash); err != nil {
-			if Transient(err) {
+			if s.retryable(err) {
 				return nil, fmt.Errorf("restarting %s: %w", r.Workload.ID(), err)
 			}
 			s.problem(fmt.Errorf("restarting %s: %w", r.Workload.ID(), err))

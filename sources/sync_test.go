@@ -150,6 +150,29 @@ func TestSyncerRefusedApplyIsAProblemNotAnError(t *testing.T) {
 	}
 }
 
+// With Retryable saying so (watch, while a restarted API server is still
+// starting), the same refusal is returned for the caller to retry, not
+// reported as final.
+func TestSyncerRetryableRefusalIsReturned(t *testing.T) {
+	cfg := project(t)
+	client := fakeCluster()
+	client.PrependReactor("patch", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "team", errors.New("authorizer not ready"))
+	})
+	s := NewSyncer(client, ns)
+	var problems []string
+	s.Problem = func(err error) { problems = append(problems, err.Error()) }
+	s.Retryable = func(err error) bool { return apierrors.IsForbidden(err) }
+	obj, err := LoadSource(cfg, cfg.Watch.Sources[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, applied, err := s.Apply(context.Background(), obj, "team.env")
+	if !apierrors.IsForbidden(err) || applied || len(problems) != 0 {
+		t.Fatalf("applied=%v err=%v problems=%v", applied, err, problems)
+	}
+}
+
 // A transient failure between apply and restart keeps the applied object
 // pending; the next Restart patches its readers.
 func TestSyncerRestartFinishesAfterATransientError(t *testing.T) {

@@ -89,6 +89,7 @@ func newEngine(opts Options) (*engine, error) {
 	}
 	e.sources.Problem = e.problem
 	e.sources.Info = e.rep.Info
+	e.sources.Retryable = e.api.transient
 	if opts.Code != nil {
 		e.tree = newCodeTree(opts.Config)
 	}

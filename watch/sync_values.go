@@ -93,7 +93,7 @@ func (e *engine) syncValues(ctx context.Context, b batch) error {
 		return err
 	}
 	if err := e.opts.Release.Upgrade(ctx, vals); err != nil {
-		if sources.Transient(err) {
+		if e.api.transient(err) {
 			return fmt.Errorf("upgrading release %s: %w", e.opts.Release.Name(), err)
 		}
 		// The release may be half-upgraded; read it again next time.
