@@ -110,7 +110,12 @@ func (c *Client) do(ctx context.Context, op, query string, vars map[string]any, 
 		Errors []gqlError      `json:"errors"`
 	}
 	jsonErr := json.Unmarshal(data, &envelope)
-	if resp.StatusCode != http.StatusOK {
+	// Dagster's webserver answers HTTP 500 when a mutation's result is a
+	// PythonError (seen: launchRun while a code server restarted), with
+	// the result itself in "data": decode it like a 200, so callers see the
+	// typed error (a LaunchError) rather than a status line.
+	hasData := jsonErr == nil && len(envelope.Errors) == 0 && len(envelope.Data) > 0 && string(envelope.Data) != "null"
+	if resp.StatusCode != http.StatusOK && !(resp.StatusCode == http.StatusInternalServerError && hasData) {
 		// Dagster answers invalid queries with 400 and a JSON errors list;
 		// show those messages rather than only the status line.
 		if jsonErr == nil && len(envelope.Errors) > 0 {

@@ -55,6 +55,14 @@ func TestLaunchRunErrors(t *testing.T) {
 			wantMsg:  []string{"no job_image", `File "x.py", line 1`},
 		},
 		{
+			// Dagster's webserver sends a PythonError result with HTTP 500
+			// (seen while a code server restarted).
+			name:     "python error with HTTP 500",
+			resp:     fakeResponse{status: 500, body: `{"data":{"launchRun":{"__typename":"PythonError","message":"dagster._core.errors.DagsterUserCodeUnreachableError: Could not reach user code server. gRPC Error code: UNAVAILABLE\n","stack":[]}}}`},
+			wantType: "PythonError",
+			wantMsg:  []string{"Could not reach user code server"},
+		},
+		{
 			name:     "job not found",
 			resp:     data(`{"launchRun":{"__typename":"PipelineNotFoundError","message":"Could not find Pipeline user-code.__repository__.nope"}}`),
 			wantType: "PipelineNotFoundError",
