@@ -104,24 +104,28 @@ func (p *Provider) waitPodStatusesCurrent(ctx context.Context, cs kubernetes.Int
 	}
 }
 
-// readyBefore reports a pod whose Ready dates from before t.
-func readyBefore(pod *corev1.Pod, t time.Time) bool {
+// readyAt is when the pod last became Ready; ok is false when it is not
+// Ready. Right after a restart the API may still show the Ready it had
+// before the node stopped, which says nothing about the container running
+// now, hence readyBefore and readySince. The API keeps whole seconds, so t
+// is compared at that precision.
+func readyAt(pod *corev1.Pod) (at time.Time, ok bool) {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue && c.LastTransitionTime.Time.Before(t.Truncate(time.Second))
+			return c.LastTransitionTime.Time, c.Status == corev1.ConditionTrue
 		}
 	}
-	return false
+	return time.Time{}, false
 }
 
-// readySince reports a pod that became Ready at or after t. Right after a
-// restart the API may still show the Ready it had before the node stopped,
-// which says nothing about the container running now.
+// readyBefore reports a pod whose Ready dates from before t.
+func readyBefore(pod *corev1.Pod, t time.Time) bool {
+	at, ok := readyAt(pod)
+	return ok && at.Before(t.Truncate(time.Second))
+}
+
+// readySince reports a pod that became Ready at or after t.
 func readySince(pod *corev1.Pod, t time.Time) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue && !c.LastTransitionTime.Time.Before(t.Truncate(time.Second))
-		}
-	}
-	return false
+	at, ok := readyAt(pod)
+	return ok && !at.Before(t.Truncate(time.Second))
 }

@@ -358,14 +358,25 @@ func (p *Provider) runningNodes(ctx context.Context, dc DockerClient, clusterNam
 	if err != nil {
 		return nil, fmt.Errorf("list nodes of kind cluster %q: %w", clusterName, err)
 	}
-	// kind lists newest first; use the control-plane-first order of
-	// listNodeContainers so results and logs are stable.
+	return orderNodes(kn, containers), nil
+}
+
+// orderNodes keeps the kind nodes that have a container in containers, in
+// the containers' (control-plane first) order: kind lists newest first, and
+// results and logs should be stable.
+func orderNodes(kn []nodes.Node, containers []nodeContainer) []nodes.Node {
 	rank := make(map[string]int, len(containers))
 	for i, c := range containers {
 		rank[c.Name] = i
 	}
-	sort.SliceStable(kn, func(i, j int) bool { return rank[kn[i].String()] < rank[kn[j].String()] })
-	return kn, nil
+	out := make([]nodes.Node, 0, len(kn))
+	for _, n := range kn {
+		if _, ok := rank[n.String()]; ok {
+			out = append(out, n)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].String()] < rank[out[j].String()] })
+	return out
 }
 
 // saveSettings decides the ImageSave platform and whether the daemon uses

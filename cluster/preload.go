@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -24,16 +23,16 @@ func (j *ImageLoadJob) Wait() ([]ImageLoad, error) {
 	return j.loads, j.err
 }
 
-// nodePollInterval is how often StartLoadImages looks for node containers
-// whose containerd answers: a node's containerd is up about a second after
-// its container starts, and kind then still needs 15–20 s for kubeadm.
+// nodePollInterval is how often StartLoadImages looks whether the nodes
+// take images yet: the API server answers 10–15 s after the node container
+// starts, and kind then still needs ~10 s for the CNI and the node's Ready.
 const nodePollInterval = 250 * time.Millisecond
 
 // StartLoadImages side-loads images into the nodes of the cluster spec
-// names as soon as every node's containerd answers, which is long before
-// the cluster is Ready: call it before Ensure, and images load while kind
-// boots the control plane (or while stopped nodes start again) instead of
-// after. On a cluster that is already running it is LoadImages in the
+// names as soon as every node's containerd and the control-plane's API
+// server answer, which is before the cluster is Ready: call it before
+// Ensure, and images load while kind finishes the cluster (or while stopped
+// nodes start again) instead of after. On a cluster that is already running it is LoadImages in the
 // background.
 //
 // The local images are resolved before it returns, so a missing image fails
@@ -63,8 +62,8 @@ func (p *Provider) StartLoadImages(ctx context.Context, spec Spec, images []stri
 	return job, nil
 }
 
-// waitImageNodes waits until cluster name has want node containers running
-// and every one's containerd answers, and returns them control-plane first.
+// waitImageNodes waits until imageNodes has want nodes for cluster name,
+// and returns them control-plane first.
 func (p *Provider) waitImageNodes(ctx context.Context, dc DockerClient, name string, want int) ([]nodes.Node, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.readyTimeout)
 	defer cancel()
@@ -89,32 +88,28 @@ func (p *Provider) waitImageNodes(ctx context.Context, dc DockerClient, name str
 }
 
 // imageNodes returns the cluster's nodes if there are want of them, all
-// running with containerd answering; otherwise nil and what is missing.
+// running with containerd answering and the control-plane's API server
+// ready; otherwise nil and what is missing.
 func (p *Provider) imageNodes(ctx context.Context, dc DockerClient, name string, want int) ([]nodes.Node, string) {
 	containers, err := listNodeContainers(ctx, dc, name)
 	if err != nil {
 		return nil, p.dockerError(err).Error()
 	}
-	rank := make(map[string]int, len(containers))
-	running := 0
+	var running []nodeContainer
 	for _, c := range containers {
 		if (c.Role == RoleControlPlane || c.Role == RoleWorker) && c.State == "running" {
-			rank[c.Name] = running
-			running++
+			running = append(running, c)
 		}
 	}
-	if running < want {
-		return nil, fmt.Sprintf("%d of %d node containers running", running, want)
+	if len(running) < want {
+		return nil, fmt.Sprintf("%d of %d node containers running", len(running), want)
 	}
 	all, err := p.kind.ListInternalNodes(name)
 	if err != nil {
 		return nil, err.Error()
 	}
-	var out []nodes.Node
-	for _, n := range all {
-		if _, ok := rank[n.String()]; !ok {
-			continue
-		}
+	out := orderNodes(all, running)
+	for _, n := range out {
 		// The node's entrypoint starts systemd, which starts containerd;
 		// until then an import fails.
 		if err := n.CommandContext(ctx, "ctr", "--namespace=k8s.io", "version").Run(); err != nil {
@@ -129,11 +124,9 @@ func (p *Provider) imageNodes(ctx context.Context, dc DockerClient, name string,
 				return nil, fmt.Sprintf("API server on node %s not ready yet", n.String())
 			}
 		}
-		out = append(out, n)
 	}
 	if len(out) < want {
 		return nil, fmt.Sprintf("%d of %d nodes listed", len(out), want)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].String()] < rank[out[j].String()] })
 	return out, ""
 }

@@ -318,8 +318,9 @@ func (s *imagesStep) wait() ([]cluster.ImageLoad, error) {
 }
 
 // startImages side-loads images in the background as the "images" step,
-// from the moment the nodes' containerd answers rather than after the
-// cluster is Ready. Cancel it when the cluster could not be made.
+// from the moment the nodes take them (cluster.Provider.StartLoadImages)
+// rather than after the cluster is Ready. Cancel it when the cluster could
+// not be made.
 func (u *Up) startImages(ctx context.Context, p *cluster.Provider, spec cluster.Spec, images []string) (*imagesStep, error) {
 	s := &imagesStep{done: make(chan struct{}), cancel: func() {}}
 	if len(images) == 0 {
