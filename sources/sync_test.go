@@ -125,25 +125,33 @@ func TestApplySourcesValidatesEverythingFirst(t *testing.T) {
 	}
 }
 
-func TestSyncerRefusedApplyIsAProblemNotAnError(t *testing.T) {
+// refusingSyncer is a Syncer whose cluster refuses every ConfigMap patch
+// with Forbidden, the problems it reports, and the first source to apply.
+func refusingSyncer(t *testing.T) (*Syncer, *[]string, *Object) {
+	t.Helper()
 	cfg := project(t)
 	client := fakeCluster()
 	client.PrependReactor("patch", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "team", errors.New("rbac"))
 	})
 	s := NewSyncer(client, ns)
-	var problems []string
-	s.Problem = func(err error) { problems = append(problems, err.Error()) }
+	problems := &[]string{}
+	s.Problem = func(err error) { *problems = append(*problems, err.Error()) }
 	obj, err := LoadSource(cfg, cfg.Watch.Sources[0])
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, problems, obj
+}
+
+func TestSyncerRefusedApplyIsAProblemNotAnError(t *testing.T) {
+	s, problems, obj := refusingSyncer(t)
 	_, applied, err := s.Apply(context.Background(), obj, "team.env")
 	if err != nil || applied {
 		t.Fatalf("applied=%v err=%v", applied, err)
 	}
-	if len(problems) != 1 || !strings.Contains(problems[0], "team.env: applying ConfigMap/team") {
-		t.Errorf("problems %v", problems)
+	if len(*problems) != 1 || !strings.Contains((*problems)[0], "team.env: applying ConfigMap/team") {
+		t.Errorf("problems %v", *problems)
 	}
 	if rs, err := s.Restart(context.Background()); err != nil || len(rs) != 0 {
 		t.Errorf("nothing applied, nothing to restart: %v %v", rs, err)
@@ -154,22 +162,11 @@ func TestSyncerRefusedApplyIsAProblemNotAnError(t *testing.T) {
 // starting), the same refusal is returned for the caller to retry, not
 // reported as final.
 func TestSyncerRetryableRefusalIsReturned(t *testing.T) {
-	cfg := project(t)
-	client := fakeCluster()
-	client.PrependReactor("patch", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "team", errors.New("authorizer not ready"))
-	})
-	s := NewSyncer(client, ns)
-	var problems []string
-	s.Problem = func(err error) { problems = append(problems, err.Error()) }
+	s, problems, obj := refusingSyncer(t)
 	s.Retryable = func(err error) bool { return apierrors.IsForbidden(err) }
-	obj, err := LoadSource(cfg, cfg.Watch.Sources[0])
-	if err != nil {
-		t.Fatal(err)
-	}
 	_, applied, err := s.Apply(context.Background(), obj, "team.env")
-	if !apierrors.IsForbidden(err) || applied || len(problems) != 0 {
-		t.Fatalf("applied=%v err=%v problems=%v", applied, err, problems)
+	if !apierrors.IsForbidden(err) || applied || len(*problems) != 0 {
+		t.Fatalf("applied=%v err=%v problems=%v", applied, err, *problems)
 	}
 }
 
