@@ -95,6 +95,13 @@ func (p *Provider) create(ctx context.Context, dc DockerClient, want Spec, kubec
 		kindcluster.CreateWithDisplayUsage(false),
 		kindcluster.CreateWithDisplaySalutation(false),
 	)
+	if noSpace(err) {
+		root := ""
+		if info, ierr := dc.Info(context.WithoutCancel(ctx)); ierr == nil {
+			root = info.DockerRootDir
+		}
+		return diskFullCreate(daemonHost(dc), root, err)
+	}
 	if err != nil {
 		return fmt.Errorf("create kind cluster %q: %w", want.Name, err)
 	}

@@ -68,7 +68,8 @@ type localImage struct {
 	// manifest/index digest, while the node reports the config digest, so
 	// the node's repo digests are compared with these instead.
 	Digests map[string]bool
-	Tagged  bool // Ref carries a tag (a digest-only reference cannot be re-tagged)
+	Tagged  bool  // Ref carries a tag (a digest-only reference cannot be re-tagged)
+	Size    int64 // unpacked size, as Docker reports it
 }
 
 // saveSettings are decided once per LoadImages call.
@@ -106,6 +107,7 @@ type loadPlan struct {
 	dc       DockerClient
 	settings saveSettings
 	images   []localImage
+	rootDir  string // Docker's data root, as the engine reports it
 }
 
 // planLoad resolves images in the local Docker engine; nil, nil when there
@@ -131,7 +133,7 @@ func (p *Provider) planLoad(ctx context.Context, images []string) (*loadPlan, er
 	if err != nil {
 		return nil, err
 	}
-	return &loadPlan{dc: dc, settings: settings, images: locals}, nil
+	return &loadPlan{dc: dc, settings: settings, images: locals, rootDir: info.DockerRootDir}, nil
 }
 
 // load makes every planned image present on every node.
@@ -148,6 +150,7 @@ func (p *Provider) load(ctx context.Context, clusterName string, plan *loadPlan,
 	// images is faster than loading them one after another.
 	for _, n := range kindNodes {
 		slots := make(chan struct{}, imagesPerNode)
+		space := &nodeSpace{}
 		for _, img := range plan.images {
 			wg.Go(func() {
 				slots <- struct{}{}
@@ -158,11 +161,16 @@ func (p *Provider) load(ctx context.Context, clusterName string, plan *loadPlan,
 					mu.Unlock()
 					return
 				}
-				r, err := p.loadOne(ctx, plan.dc, n, img, plan.settings)
+				r, err := p.loadOne(ctx, plan.dc, n, img, plan.settings, func() error {
+					return space.reserve(ctx, n, img)
+				})
 				mu.Lock()
-				if err != nil {
+				switch {
+				case isDiskFull(err):
+					errs = append(errs, err) // it names the image and the node
+				case err != nil:
 					errs = append(errs, fmt.Errorf("image %s on node %s: %w", img.Name, n.String(), err))
-				} else {
+				default:
 					results[[2]string{img.Name, n.String()}] = r
 					if report != nil {
 						report(r)
@@ -182,14 +190,36 @@ func (p *Provider) load(ctx context.Context, clusterName string, plan *loadPlan,
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return out, fmt.Errorf("load images into kind cluster %q: %w", clusterName, errors.Join(errs...))
+	switch {
+	case len(errs) == 0:
+		return out, nil
+	case len(errs) == 1 && isDiskFull(errs[0]):
+		return out, errs[0] // one clear message, its fix printed once
+	case allDiskFull(errs):
+		// Several images ran out of room on the same disk: one of them says it.
+		return out, errs[0]
 	}
-	return out, nil
+	return out, fmt.Errorf("load images into kind cluster %q: %w", clusterName, errors.Join(errs...))
 }
 
-// loadOne makes one image present on one node under its name.
-func (p *Provider) loadOne(ctx context.Context, dc DockerClient, n nodes.Node, img localImage, s saveSettings) (ImageLoad, error) {
+func isDiskFull(err error) bool {
+	var full *DiskFullError
+	return errors.As(err, &full)
+}
+
+func allDiskFull(errs []error) bool {
+	for _, err := range errs {
+		if !isDiskFull(err) {
+			return false
+		}
+	}
+	return true
+}
+
+// loadOne makes one image present on one node under its name. reserve is
+// called before the image is streamed and stops the load when the node's
+// disk cannot hold it.
+func (p *Provider) loadOne(ctx context.Context, dc DockerClient, n nodes.Node, img localImage, s saveSettings, reserve func() error) (ImageLoad, error) {
 	start := time.Now()
 	r := ImageLoad{Image: img.Name, Node: n.String(), ImageID: img.ID}
 
@@ -214,9 +244,12 @@ func (p *Provider) loadOne(ctx context.Context, dc DockerClient, n nodes.Node, i
 		}
 	}
 
+	if err := reserve(); err != nil {
+		return r, err
+	}
 	bytes, err := p.streamImage(ctx, dc, n, img, s)
 	if err != nil {
-		return r, err
+		return r, diskFullLoad(ctx, n, img, err)
 	}
 	// Verify the runtime the kubelet uses can see it: with the containerd
 	// image store a load can "succeed" and leave nothing usable (kind#3795).
@@ -311,7 +344,7 @@ func (p *Provider) inspectLocalImages(ctx context.Context, dc DockerClient, imag
 		if isLatest(ref) {
 			p.logger.Warnf("image %s has no tag or is :latest; Kubernetes then defaults imagePullPolicy to Always and ignores the side-loaded copy: give it a fixed tag", name)
 		}
-		out = append(out, localImage{Name: name, Ref: ref, ID: ins.ID, Digests: imageDigests(ins), Tagged: tagged})
+		out = append(out, localImage{Name: name, Ref: ref, ID: ins.ID, Digests: imageDigests(ins), Tagged: tagged, Size: ins.Size})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

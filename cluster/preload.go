@@ -36,7 +36,8 @@ const nodePollInterval = 250 * time.Millisecond
 // background.
 //
 // The local images are resolved before it returns, so a missing image fails
-// here, before a cluster is created. The load then runs until it is done or
+// here, before a cluster is created, and so does a new cluster whose images
+// cannot fit in Docker's data root (a *DiskFullError). The load then runs until it is done or
 // ctx is cancelled (cancel it when Ensure fails); it waits for the nodes at
 // most the ready timeout. report is as for LoadImages.
 func (p *Provider) StartLoadImages(ctx context.Context, spec Spec, images []string, report func(ImageLoad)) (*ImageLoadJob, error) {
@@ -50,6 +51,15 @@ func (p *Provider) StartLoadImages(ctx context.Context, spec Spec, images []stri
 		return job, nil
 	}
 	want := spec.normalized()
+	existing, err := listNodeContainers(ctx, plan.dc, want.Name)
+	if err != nil {
+		return nil, p.dockerError(err)
+	}
+	if len(existing) == 0 {
+		if err := checkHostSpace(daemonHost(plan.dc), plan.rootDir, plan.images, want.Nodes); err != nil {
+			return nil, err
+		}
+	}
 	go func() {
 		defer close(job.done)
 		kindNodes, err := p.waitImageNodes(ctx, plan.dc, want.Name, want.Nodes)
