@@ -288,6 +288,9 @@ func containerFailure(pod *corev1.Pod, c *corev1.Container, st *corev1.Container
 		InitContainer: init,
 		Message:       w.Message,
 	}
+	if full, ok := containerDiskFull(f); ok {
+		return full, true
+	}
 	switch w.Reason {
 	// A single ErrImagePull is enough: dagster-dev clusters are often
 	// offline, where a pull that failed once will fail forever, and online a

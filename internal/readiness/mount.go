@@ -24,11 +24,17 @@ const MountGrace = 30 * time.Second
 // pod whose containers have all never run, scheduled for longer than the
 // grace period, can be stuck on a mount.
 func mountCandidate(pod *corev1.Pod, now time.Time) bool {
+	return stuckBeforeStart(pod, now, MountGrace)
+}
+
+// stuckBeforeStart: a pending pod, scheduled at least grace ago, none of
+// whose containers has run yet.
+func stuckBeforeStart(pod *corev1.Pod, now time.Time, grace time.Duration) bool {
 	if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodPending && pod.Status.Phase != "" {
 		return false
 	}
 	c := podCondition(pod, corev1.PodScheduled)
-	if c == nil || c.Status != corev1.ConditionTrue || now.Sub(c.LastTransitionTime.Time) < MountGrace {
+	if c == nil || c.Status != corev1.ConditionTrue || now.Sub(c.LastTransitionTime.Time) < grace {
 		return false
 	}
 	for _, sts := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {

@@ -54,7 +54,7 @@ func (w *waiter) observe(ctx context.Context) ([]WorkloadStatus, error) {
 	for _, wl := range all {
 		out = append(out, ProgressOf(wl, rss, pods, now))
 	}
-	w.checkMounts(ctx, out, pods, now)
+	w.checkEvents(ctx, out, pods, now)
 	sort.SliceStable(out, func(a, b int) bool {
 		if out[a].Name != out[b].Name {
 			return out[a].Name < out[b].Name
@@ -64,11 +64,12 @@ func (w *waiter) observe(ctx context.Context) ([]WorkloadStatus, error) {
 	return out, nil
 }
 
-// checkMounts applies MountFailure to the current pods of workloads that
-// have not failed otherwise. Events are listed only when some pod could be
-// stuck on a mount, and a failure to list them is ignored: the timeout
-// report still shows the pod's state.
-func (w *waiter) checkMounts(ctx context.Context, statuses []WorkloadStatus, pods []corev1.Pod, now time.Time) {
+// checkEvents applies the rules that need events (MountFailure,
+// DiskFailure) to the current pods of workloads that have not failed
+// otherwise. Events are listed only when some pod could be stuck on one of
+// them, and a failure to list them is ignored: the timeout report still
+// shows the pod's state.
+func (w *waiter) checkEvents(ctx context.Context, statuses []WorkloadStatus, pods []corev1.Pod, now time.Time) {
 	byName := make(map[string]*corev1.Pod, len(pods))
 	for i := range pods {
 		byName[pods[i].Name] = &pods[i]
@@ -82,7 +83,7 @@ func (w *waiter) checkMounts(ctx context.Context, statuses []WorkloadStatus, pod
 		}
 		for _, ps := range s.Pods {
 			p := byName[ps.Name]
-			if p == nil || !ps.Current || !mountCandidate(p, now) {
+			if p == nil || !ps.Current || !(diskCandidate(p, now) || mountCandidate(p, now)) {
 				continue
 			}
 			if !listed {
@@ -92,7 +93,11 @@ func (w *waiter) checkMounts(ctx context.Context, statuses []WorkloadStatus, pod
 				}
 				events, listed = l, true
 			}
-			if st, ok := MountFailure(p, events, now); ok {
+			st, ok := DiskFailure(p, events, now)
+			if !ok {
+				st, ok = MountFailure(p, events, now)
+			}
+			if ok {
 				s.setPodFailure(PodStatus{Name: ps.Name, Current: true, State: st})
 				break
 			}
