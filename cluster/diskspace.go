@@ -42,7 +42,13 @@ func (e *DiskFullError) Error() string {
 	}
 	free := ""
 	if e.Free != freeUnknown {
-		free = fmt.Sprintf(" (%s free)", diskspace.Bytes(e.Free))
+		// Read after the write failed, which gave back what it had taken.
+		free = fmt.Sprintf(" (%s free after the failed write)", diskspace.Bytes(e.Free))
+	}
+	if e.Output != "" {
+		// The command's own words (Details) say more than kind's
+		// "command … failed with error: exit status 1".
+		return fmt.Sprintf("the disk is full: %s failed on %s%s", e.What, e.Where, free)
 	}
 	return fmt.Sprintf("the disk is full: %s failed on %s%s: %v", e.What, e.Where, free, e.Err)
 }
@@ -50,7 +56,7 @@ func (e *DiskFullError) Error() string {
 func (e *DiskFullError) Unwrap() error { return e.Err }
 
 func (e *DiskFullError) Fix() string {
-	return diskspace.Fix + "; then run `dagster-dev up` again: it continues where this one stopped"
+	return diskspace.Fix + "; then run `dagster-dev up` again, which continues where it stopped (a running `dagster-dev watch` carries on by itself)"
 }
 
 // Details is the failing command's own output, when it printed more than

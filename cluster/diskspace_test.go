@@ -114,7 +114,7 @@ func TestDiskFullLoadReadsTheCommandOutput(t *testing.T) {
 	if !errors.As(err, &full) {
 		t.Fatalf("err = %v, want *DiskFullError", err)
 	}
-	if !strings.HasPrefix(full.Error(), "the disk is full: loading image dagster:1 failed on node dd-control-plane (0 B free): ") {
+	if full.Error() != "the disk is full: loading image dagster:1 failed on node dd-control-plane (0 B free after the failed write)" {
 		t.Errorf("Error() = %q", full.Error())
 	}
 	if full.Details() != output {
@@ -158,7 +158,7 @@ func TestDiskFullCreate(t *testing.T) {
 	run := &kindexec.RunError{Command: []string{"docker", "run"}, Output: []byte("docker: Error response from daemon: mkdir /var/lib/docker/volumes/x: no space left on device."), Inner: errors.New("exit status 125")}
 	err := diskFullCreate("tcp://remote:2376", "/var/lib/docker", kinderrors.Wrap(run, "failed to create cluster"))
 	var full *DiskFullError
-	if !errors.As(err, &full) || full.Free != freeUnknown || !strings.Contains(full.Error(), "creating the cluster's nodes failed on Docker's data root /var/lib/docker: ") {
+	if !errors.As(err, &full) || full.Free != freeUnknown || full.Error() != "the disk is full: creating the cluster's nodes failed on Docker's data root /var/lib/docker" {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(full.Details(), "no space left on device") {

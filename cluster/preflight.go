@@ -27,7 +27,7 @@ const (
 
 // Preflight checks what Ensure needs before anything is created, and reports
 // every failed check (errors.Join of *DockerCLIMissingError,
-// *DockerUnreachableError, *PortInUseError, *InotifyLimitError; find them
+// *DockerUnreachableError, *PortInUseError, *DiskFullError, *InotifyLimitError; find them
 // with errors.As). Each error carries its cause and the fix.
 //
 // reuse says the caller will reuse an existing cluster named spec.Name if
@@ -72,6 +72,20 @@ func (p *Provider) Preflight(ctx context.Context, spec Spec, reuse bool) error {
 				pe.Holder = portHolder(ctx, dc, want.HostPort)
 			}
 			errs = append(errs, pe)
+		}
+	}
+
+	// A full disk fails everything after this point, some of it half-way
+	// (an etcd that crashes mid-upgrade): say so before anything is changed.
+	if dockerOK {
+		if len(existing) > 0 {
+			if err := p.CheckDisk(ctx, want.Name); err != nil {
+				errs = append(errs, err)
+			}
+		} else if info, err := dc.Info(ctx); err == nil {
+			if free, ok := hostSpace(daemonHost(dc), info.DockerRootDir); ok && free < lowDiskBytes {
+				errs = append(errs, &DiskFullError{Where: "Docker's data root " + info.DockerRootDir, What: "a new cluster", Free: free, Need: lowDiskBytes})
+			}
 		}
 	}
 

@@ -70,7 +70,9 @@ func (w *Watch) Run(ctx context.Context) error {
 		// bound is the user's timeout, not the usual seconds.
 		c := &dagit.Client{BaseURL: cfg.DagitURL(), HTTP: &http.Client{Timeout: cfg.Timeout.Duration}}
 		opts.Code = watch.DagitLocations(c, cfg.Timeout.Duration)
-		opts.Images = &kindImages{p: cluster.NewProvider(), cfg: cfg}
+		p := cluster.NewProvider()
+		opts.Images = &kindImages{p: p, cfg: cfg}
+		opts.Doctor = &kindDoctor{p: p, cluster: cfg.Cluster.Name}
 	}
 	return watch.Run(ctx, opts)
 }
@@ -141,4 +143,24 @@ func (k *kindImages) BuildAndLoad(ctx context.Context, loc config.CodeLocation) 
 		return "", "", err
 	}
 	return ref, imageIDs(loads)[ref], nil
+}
+
+// kindDoctor is watch.Doctor for the config's kind cluster.
+type kindDoctor struct {
+	p       *cluster.Provider
+	cluster string
+}
+
+// Diagnose: a full disk is the cause to report (and nothing can be
+// repaired until the user frees space); otherwise a crashed control plane
+// is started again.
+func (d *kindDoctor) Diagnose(ctx context.Context) (string, error) {
+	if err := d.p.CheckDisk(ctx, d.cluster); err != nil {
+		return "", err
+	}
+	restarted, err := d.p.RestartCrashedControlPlane(ctx, d.cluster)
+	if err != nil || !restarted {
+		return "", nil // nothing seen; the outage messages go on
+	}
+	return "etcd or the API server had crashed: restarted the node's kubelet, which starts them now instead of after its crash back-off (up to 5 min)", nil
 }

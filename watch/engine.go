@@ -87,6 +87,7 @@ func newEngine(opts Options) (*engine, error) {
 		srcErr:  map[string]string{},
 		api:     newAPIRecovery(),
 	}
+	e.api.doctor, e.api.rep = opts.Doctor, e.rep
 	e.sources.Problem = e.problem
 	e.sources.Info = e.rep.Info
 	e.sources.Retryable = e.api.transient

@@ -1,6 +1,8 @@
 package watch
 
 import (
+	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,28 @@ import (
 // refusal is taken for its start-up rather than for the user's rights.
 const restartGrace = 2 * time.Minute
 
+// Doctor looks at the cluster from outside its API server while the
+// server does not answer: on kind, a full disk (which crashes etcd) and a
+// control plane the kubelet restarts only after its crash back-off.
+type Doctor interface {
+	// Diagnose returns the cause of the outage with its fix (e.g. a full
+	// disk), or what it repaired (e.g. restarted a crashed control
+	// plane); both empty when it sees nothing wrong.
+	Diagnose(ctx context.Context) (repaired string, cause error)
+}
+
+// Outage diagnosis: not for a blip (the first doctorAfter of an outage),
+// and not more often than doctorEvery, since each look runs commands in
+// the nodes.
+const (
+	doctorAfter   = 10 * time.Second
+	doctorEvery   = 15 * time.Second
+	doctorTimeout = 30 * time.Second
+	// outageGap: an unreachable API server seen again after this long is a
+	// new outage.
+	outageGap = 30 * time.Second
+)
+
 // apiRecovery classifies errors worth retrying. Besides what is transient
 // by nature (unreachable, timeouts, 5xx, 429), an API server that has just
 // come back refuses requests with Forbidden or Unauthorized until its
@@ -21,10 +45,20 @@ const restartGrace = 2 * time.Minute
 // refused for "kubernetes-admin" seconds after a restart, which ended
 // watch). So for restartGrace after the server was last unreachable, those
 // are retried too; otherwise they mean what they say.
+//
+// With a Doctor, an outage that lasts is also explained: its cause is
+// reported once (and again when it changes), and so is its end.
 type apiRecovery struct {
 	mu          sync.Mutex
 	unreachable time.Time
 	now         func() time.Time
+
+	doctor    Doctor
+	rep       Reporter
+	outage    time.Time // start of the current outage
+	looked    time.Time // last diagnosis started
+	looking   bool
+	lastCause string // cause last reported; "" when none
 }
 
 func newAPIRecovery() *apiRecovery { return &apiRecovery{now: time.Now} }
@@ -34,9 +68,18 @@ func (r *apiRecovery) transient(err error) bool {
 	if err == nil {
 		return false
 	}
-	if sources.Transient(err) || dagit.IsTemporary(err) {
+	if dagit.IsTemporary(err) {
+		// Dagit restarting says nothing about the API server.
+		return true
+	}
+	if sources.Transient(err) {
 		r.mu.Lock()
-		r.unreachable = r.now()
+		now := r.now()
+		if r.outage.IsZero() || now.Sub(r.unreachable) > outageGap {
+			r.outage = now
+		}
+		r.unreachable = now
+		r.maybeDiagnose(now)
 		r.mu.Unlock()
 		return true
 	}
@@ -46,4 +89,41 @@ func (r *apiRecovery) transient(err error) bool {
 		return !r.unreachable.IsZero() && r.now().Sub(r.unreachable) < restartGrace
 	}
 	return false
+}
+
+// maybeDiagnose starts a diagnosis in the background when the outage has
+// lasted and none ran lately. r.mu is held.
+func (r *apiRecovery) maybeDiagnose(now time.Time) {
+	if r.doctor == nil || r.looking || now.Sub(r.outage) < doctorAfter || now.Sub(r.looked) < doctorEvery {
+		return
+	}
+	r.looking, r.looked = true, now
+	go r.diagnose()
+}
+
+func (r *apiRecovery) diagnose() {
+	ctx, cancel := context.WithTimeout(context.Background(), doctorTimeout)
+	defer cancel()
+	repaired, cause := r.doctor.Diagnose(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.looking = false
+	switch {
+	case cause != nil && cause.Error() != r.lastCause:
+		r.lastCause = cause.Error()
+		r.rep.Problem(cause)
+	case cause == nil && r.lastCause != "":
+		r.rep.Info("no longer seen: " + firstLine(r.lastCause) + "; waiting for the API server to answer")
+		r.lastCause = ""
+	}
+	if repaired != "" {
+		r.rep.Info(repaired)
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

@@ -1,13 +1,18 @@
 package watch
 
 import (
+	"context"
 	"errors"
 	"io"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/dagster-dev/dagster-dev/internal/dagit"
 )
 
 func TestAPIRecovery(t *testing.T) {
@@ -32,5 +37,109 @@ func TestAPIRecovery(t *testing.T) {
 	}
 	if r.transient(errors.New("bad value")) || r.transient(nil) {
 		t.Error("other errors are final")
+	}
+}
+
+// scriptedDoctor answers each Diagnose with the next of its answers and
+// counts the calls.
+type scriptedDoctor struct {
+	mu      sync.Mutex
+	answers []doctorAnswer
+	calls   int
+	done    chan struct{} // receives after each call
+}
+
+type doctorAnswer struct {
+	repaired string
+	cause    error
+}
+
+func (d *scriptedDoctor) Diagnose(context.Context) (string, error) {
+	d.mu.Lock()
+	a := d.answers[min(d.calls, len(d.answers)-1)]
+	d.calls++
+	d.mu.Unlock()
+	defer func() { d.done <- struct{}{} }()
+	return a.repaired, a.cause
+}
+
+func TestAPIRecoveryDiagnosesALastingOutage(t *testing.T) {
+	now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
+	full := errors.New("the disk is full: the node's writes (etcd, containers) failed on node dd-control-plane")
+	doc := &scriptedDoctor{done: make(chan struct{}, 1), answers: []doctorAnswer{
+		{cause: full}, {cause: full}, {}, {repaired: "restarted the kubelet"},
+	}}
+	rep := &recorder{}
+	r := &apiRecovery{now: func() time.Time { return now }, doctor: doc, rep: rep}
+	step := func(d time.Duration) { now = now.Add(d); r.transient(io.EOF) }
+	called := func() bool {
+		select {
+		case <-doc.done:
+			// diagnose reports after Diagnose returns: let it finish.
+			for {
+				r.mu.Lock()
+				looking := r.looking
+				r.mu.Unlock()
+				if !looking {
+					return true
+				}
+				time.Sleep(time.Millisecond)
+			}
+		case <-time.After(50 * time.Millisecond):
+			return false
+		}
+	}
+
+	step(0)
+	step(5 * time.Second)
+	if called() {
+		t.Fatal("diagnosed a 5 s blip")
+	}
+	step(6 * time.Second) // 11 s into the outage
+	if !called() {
+		t.Fatal("a 11 s outage was not diagnosed")
+	}
+	step(5 * time.Second)
+	if called() {
+		t.Fatal("diagnosed again 5 s later; want at most every 15 s")
+	}
+	step(11 * time.Second) // the same cause again: not repeated
+	if !called() {
+		t.Fatal("no second diagnosis after 16 s")
+	}
+	step(15 * time.Second) // the cause is gone
+	if !called() {
+		t.Fatal("no third diagnosis")
+	}
+	step(15 * time.Second)
+	if !called() {
+		t.Fatal("no fourth diagnosis")
+	}
+	infos, problems, _ := rep.snapshot()
+	if len(problems) != 1 || problems[0] != full.Error() {
+		t.Errorf("problems = %q, want the full disk once", problems)
+	}
+	want := []string{"no longer seen: " + full.Error() + "; waiting for the API server to answer", "restarted the kubelet"}
+	if !slices.Equal(infos, want) {
+		t.Errorf("infos = %q, want %q", infos, want)
+	}
+
+	// A new outage, long after: a blip again at first.
+	step(10 * time.Minute)
+	if called() {
+		t.Error("diagnosed the first moment of a new outage")
+	}
+}
+
+func TestAPIRecoveryDagitRestartIsNotAnAPIOutage(t *testing.T) {
+	now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
+	r := &apiRecovery{now: func() time.Time { return now }}
+	restarting := &dagit.RequestError{Temporary: true, Err: errors.New("connection refused")}
+	if !r.transient(restarting) {
+		t.Fatal("Dagit restarting is retried")
+	}
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "env", errors.New("no rights"))
+	if r.transient(forbidden) {
+		t.Error("a Forbidden right after a Dagit hiccup must be final: the API server never went away")
 	}
 }
