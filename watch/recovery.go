@@ -2,6 +2,8 @@ package watch
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +80,13 @@ func (r *apiRecovery) transient(err error) bool {
 		if r.outage.IsZero() || now.Sub(r.unreachable) > outageGap {
 			r.outage = now
 		}
+		if timedOut(err) {
+			// The request already waited (the API server gives up on
+			// etcd after 60 s): the outage is not a blip.
+			if early := now.Add(-doctorAfter); r.outage.After(early) {
+				r.outage = early
+			}
+		}
 		r.unreachable = now
 		r.maybeDiagnose(now)
 		r.mu.Unlock()
@@ -119,6 +128,14 @@ func (r *apiRecovery) diagnose() {
 	if repaired != "" {
 		r.rep.Info(repaired)
 	}
+}
+
+// timedOut: the server or the client gave up waiting, rather than the
+// connection being refused at once.
+func timedOut(err error) bool {
+	var ne net.Error
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 func firstLine(s string) string {
