@@ -173,10 +173,7 @@ func (p *Provider) reuse(ctx context.Context, dc DockerClient, want Spec, nodes 
 	if len(started) > 0 {
 		p.logger.Infof("started %d stopped node container(s) of kind cluster %q: %s", len(started), want.Name, strings.Join(started, ", "))
 	}
-	ready := make(chan struct{})
-	go p.kickCrashedControlPlane(ctx, want.Name, ready)
 	cs, err := p.waitReady(ctx, want.Name, want.Nodes)
-	close(ready)
 	if err != nil {
 		if full := p.CheckDisk(context.WithoutCancel(ctx), want.Name); full != nil {
 			return full

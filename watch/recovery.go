@@ -19,13 +19,11 @@ import (
 const restartGrace = 2 * time.Minute
 
 // Doctor looks at the cluster from outside its API server while the
-// server does not answer: on kind, a full disk (which crashes etcd) and a
-// control plane the kubelet restarts only after its crash back-off.
+// server does not answer: on kind, a full disk, which crashes etcd.
 type Doctor interface {
 	// Diagnose returns the cause of the outage with its fix (e.g. a full
-	// disk), or what it repaired (e.g. restarted a crashed control
-	// plane); both empty when it sees nothing wrong.
-	Diagnose(ctx context.Context) (repaired string, cause error)
+	// disk); nil when it sees nothing wrong.
+	Diagnose(ctx context.Context) error
 }
 
 // Outage diagnosis: not for a blip (the first doctorAfter of an outage),
@@ -113,7 +111,7 @@ func (r *apiRecovery) maybeDiagnose(now time.Time) {
 func (r *apiRecovery) diagnose() {
 	ctx, cancel := context.WithTimeout(context.Background(), doctorTimeout)
 	defer cancel()
-	repaired, cause := r.doctor.Diagnose(ctx)
+	cause := r.doctor.Diagnose(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.looking = false
@@ -124,9 +122,6 @@ func (r *apiRecovery) diagnose() {
 	case cause == nil && r.lastCause != "":
 		r.rep.Info("no longer seen: " + firstLine(r.lastCause) + "; waiting for the API server to answer")
 		r.lastCause = ""
-	}
-	if repaired != "" {
-		r.rep.Info(repaired)
 	}
 }
 

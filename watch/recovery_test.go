@@ -49,25 +49,22 @@ type scriptedDoctor struct {
 	done    chan struct{} // receives after each call
 }
 
-type doctorAnswer struct {
-	repaired string
-	cause    error
-}
+type doctorAnswer struct{ cause error }
 
-func (d *scriptedDoctor) Diagnose(context.Context) (string, error) {
+func (d *scriptedDoctor) Diagnose(context.Context) error {
 	d.mu.Lock()
 	a := d.answers[min(d.calls, len(d.answers)-1)]
 	d.calls++
 	d.mu.Unlock()
 	defer func() { d.done <- struct{}{} }()
-	return a.repaired, a.cause
+	return a.cause
 }
 
 func TestAPIRecoveryDiagnosesALastingOutage(t *testing.T) {
 	now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
 	full := errors.New("the disk is full: the node's writes (etcd, containers) failed on node dd-control-plane")
 	doc := &scriptedDoctor{done: make(chan struct{}, 1), answers: []doctorAnswer{
-		{cause: full}, {cause: full}, {}, {repaired: "restarted the kubelet"},
+		{cause: full}, {cause: full}, {}, {},
 	}}
 	rep := &recorder{}
 	r := &apiRecovery{now: func() time.Time { return now }, doctor: doc, rep: rep}
@@ -119,7 +116,7 @@ func TestAPIRecoveryDiagnosesALastingOutage(t *testing.T) {
 	if len(problems) != 1 || problems[0] != full.Error() {
 		t.Errorf("problems = %q, want the full disk once", problems)
 	}
-	want := []string{"no longer seen: " + full.Error() + "; waiting for the API server to answer", "restarted the kubelet"}
+	want := []string{"no longer seen: " + full.Error() + "; waiting for the API server to answer"}
 	if !slices.Equal(infos, want) {
 		t.Errorf("infos = %q, want %q", infos, want)
 	}

@@ -62,8 +62,8 @@ type Options struct {
 	RolloutTimeout time.Duration
 	// WaitRollout defaults to readiness.WaitRollout.
 	WaitRollout RolloutWaiter
-	// Doctor explains an API server that stays unreachable (and repairs
-	// what it can). Without it watch only says the server is unreachable.
+	// Doctor explains an API server that stays unreachable. Without it
+	// watch only says the server is unreachable.
 	Doctor Doctor
 	// Identity is the lease holder name; default host/pid/random.
 	Identity string
