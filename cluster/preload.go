@@ -37,9 +37,10 @@ const nodePollInterval = 250 * time.Millisecond
 //
 // The local images are resolved before it returns, so a missing image fails
 // here, before a cluster is created, and so does a new cluster whose images
-// cannot fit in Docker's data root (a *DiskFullError). The load then runs until it is done or
-// ctx is cancelled (cancel it when Ensure fails); it waits for the nodes at
-// most the ready timeout. report is as for LoadImages.
+// cannot fit in Docker's data root (a *DiskFullError). The load then runs
+// until it is done or ctx is cancelled (cancel it when Ensure fails); it
+// waits for the nodes at most the ready timeout. report is as for
+// LoadImages.
 func (p *Provider) StartLoadImages(ctx context.Context, spec Spec, images []string, report func(ImageLoad)) (*ImageLoadJob, error) {
 	plan, err := p.planLoad(ctx, images)
 	if err != nil {
