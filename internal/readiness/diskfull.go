@@ -6,7 +6,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/dagster-dev/dagster-dev/internal/diskspace"
-	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // KindDiskFull is a pod that cannot start because its node's disk is full:
@@ -49,18 +48,7 @@ func DiskFailure(pod *corev1.Pod, events []corev1.Event, now time.Time) (PodStat
 	if !diskCandidate(pod, now) {
 		return PodState{}, false
 	}
-	scheduled := podCondition(pod, corev1.PodScheduled).LastTransitionTime.Time
-	var found *corev1.Event
-	mine := kube.EventsFor(events, "Pod", pod.Name, pod.UID)
-	for i := range mine {
-		ev := &mine[i]
-		if kube.EventTime(ev).Before(scheduled) || !diskspace.NoSpace(ev.Message) {
-			continue
-		}
-		if found == nil || kube.EventTime(ev).After(kube.EventTime(found)) {
-			found = ev
-		}
-	}
+	found := latestPodEvent(pod, events, func(ev *corev1.Event) bool { return diskspace.NoSpace(ev.Message) })
 	if found == nil {
 		return PodState{}, false
 	}

@@ -53,21 +53,9 @@ func MountFailure(pod *corev1.Pod, events []corev1.Event, now time.Time) (PodSta
 	if !mountCandidate(pod, now) {
 		return PodState{}, false
 	}
-	scheduled := podCondition(pod, corev1.PodScheduled).LastTransitionTime.Time
-	var found *corev1.Event
-	// StatefulSet pods reuse names, so an event of an earlier pod with the
-	// same name must not count: EventsFor matches the UID when the event has
-	// one, and events from before this pod was scheduled are ignored.
-	mine := kube.EventsFor(events, "Pod", pod.Name, pod.UID)
-	for i := range mine {
-		ev := &mine[i]
-		if ev.Reason != "FailedMount" || kube.EventTime(ev).Before(scheduled) || !missingObjectRE.MatchString(ev.Message) {
-			continue
-		}
-		if found == nil || kube.EventTime(ev).After(kube.EventTime(found)) {
-			found = ev
-		}
-	}
+	found := latestPodEvent(pod, events, func(ev *corev1.Event) bool {
+		return ev.Reason == "FailedMount" && missingObjectRE.MatchString(ev.Message)
+	})
 	if found == nil {
 		return PodState{}, false
 	}
@@ -80,4 +68,24 @@ func MountFailure(pod *corev1.Pod, events []corev1.Event, now time.Time) (PodSta
 		Hint: fmt.Sprintf("create %s %s in namespace %s, or remove the volume that mounts it from the chart values",
 			ref.Kind, ref.Name, pod.Namespace),
 	}, true
+}
+
+// latestPodEvent is the newest of pod's events since it was scheduled that
+// match. StatefulSet pods reuse names, so an event of an earlier pod with
+// the same name must not count: EventsFor matches the UID when the event
+// has one, and events from before this pod was scheduled are ignored.
+func latestPodEvent(pod *corev1.Pod, events []corev1.Event, match func(*corev1.Event) bool) *corev1.Event {
+	scheduled := podCondition(pod, corev1.PodScheduled).LastTransitionTime.Time
+	var found *corev1.Event
+	mine := kube.EventsFor(events, "Pod", pod.Name, pod.UID)
+	for i := range mine {
+		ev := &mine[i]
+		if kube.EventTime(ev).Before(scheduled) || !match(ev) {
+			continue
+		}
+		if found == nil || kube.EventTime(ev).After(kube.EventTime(found)) {
+			found = ev
+		}
+	}
+	return found
 }
