@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 )
@@ -21,13 +20,7 @@ func stuckMounting(since time.Duration) podOpt {
 }
 
 func failedMount(pod string, uid types.UID, msg string, at time.Duration) corev1.Event {
-	return corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{Name: pod + ".fm", Namespace: ns},
-		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: pod, UID: uid, Namespace: ns},
-		Type:           corev1.EventTypeWarning, Reason: "FailedMount",
-		Message:       msg,
-		LastTimestamp: ago(at),
-	}
+	return podEvent(pod, uid, "FailedMount", msg, at)
 }
 
 func TestMountFailure(t *testing.T) {
