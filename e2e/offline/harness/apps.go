@@ -71,30 +71,10 @@ func (h *Harness) rootfsImage(short, ref string, spec rootfsSpec, extraKey func(
 	}
 }
 
-// PostgresImage builds dagster-dev.local/postgres:15 from Debian's postgresql-15.
-func (h *Harness) PostgresImage(ctx context.Context) error {
-	return h.ensureImage(ctx, h.rootfsImage("postgres", PostgresImage, postgresRootfs, nil, nil))
-}
-
-// RabbitMQImage builds dagster-dev.local/rabbitmq:3 from Debian's rabbitmq-server.
-func (h *Harness) RabbitMQImage(ctx context.Context) error {
-	return h.ensureImage(ctx, h.rootfsImage("rabbitmq", RabbitMQImage, rabbitmqRootfs, nil, nil))
-}
-
-// BusyboxImage builds a tiny image from the node rootfs' busybox.
-func (h *Harness) BusyboxImage(ctx context.Context) error {
-	return h.ensureImage(ctx, h.rootfsImage("busybox", BusyboxImage, nodeRootfs, nil, nil))
-}
-
-func (h *Harness) wheelsKey() (string, error) {
-	return NewKey("wheels").Files("requirements", os.DirFS(h.builders()), "dagster/requirements.txt").
-		Str("python", wheelPython).Str("abi", wheelABI).Strs("platforms", wheelPlatforms()).Str("recipe", "1").Sum()
-}
-
-// DagsterImage builds dagster-dev.local/dagster from Debian's python3 and
+// dagsterBuild builds dagster-dev.local/dagster from Debian's python3 and
 // wheels downloaded on the host.
-func (h *Harness) DagsterImage(ctx context.Context) error {
-	return h.ensureImage(ctx, h.rootfsImage("dagster", DagsterImage, dagsterRootfs,
+func (h *Harness) dagsterBuild() imageBuild {
+	return h.rootfsImage("dagster", DagsterImage, dagsterRootfs,
 		func(k *Key) error {
 			wk, err := h.wheelsKey()
 			k.Str("wheels", wk)
@@ -104,7 +84,12 @@ func (h *Harness) DagsterImage(ctx context.Context) error {
 			dir, err := h.Wheels(ctx)
 			env["WHEELS"] = dir
 			return err
-		}))
+		})
+}
+
+func (h *Harness) wheelsKey() (string, error) {
+	return NewKey("wheels").Files("requirements", os.DirFS(h.builders()), "dagster/requirements.txt").
+		Str("python", wheelPython).Str("abi", wheelABI).Strs("platforms", wheelPlatforms()).Str("recipe", "1").Sum()
 }
 
 // Wheels downloads the Dagster image's wheels (pinned in

@@ -165,7 +165,7 @@ func rootfsKey(spec rootfsSpec) (string, error) {
 // a shared cache directory, so later rootfs builds download only what is new.
 func (h *Harness) Rootfs(ctx context.Context, spec rootfsSpec) (string, error) {
 	memo := "rootfs:" + spec.name
-	if p, ok := h.memo[memo]; ok {
+	if p, ok := h.memoGet(memo); ok {
 		return p, nil
 	}
 	key, err := rootfsKey(spec)
@@ -174,7 +174,7 @@ func (h *Harness) Rootfs(ctx context.Context, spec rootfsSpec) (string, error) {
 	}
 	out := h.cachePath("rootfs", spec.name+"-"+key+".tar")
 	if _, err := os.Stat(out); err == nil {
-		h.memo[memo] = out
+		h.memoSet(memo, out)
 		return out, nil
 	}
 	err = h.run.Do("debootstrap "+spec.name+" rootfs", func(s *Step) (Status, error) {
@@ -184,7 +184,7 @@ func (h *Harness) Rootfs(ctx context.Context, spec rootfsSpec) (string, error) {
 		return "", err
 	}
 	pruneSiblings(h.cachePath("rootfs"), spec.name+"-", filepath.Base(out))
-	h.memo[memo] = out
+	h.memoSet(memo, out)
 	return out, nil
 }
 

@@ -123,7 +123,7 @@ func (h *Harness) GoTool(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("unknown go tool %q", name)
 	}
 	memo := "go:" + name
-	if d, ok := h.memo[memo]; ok {
+	if d, ok := h.memoGet(memo); ok {
 		return d, nil
 	}
 	key, err := h.goToolKey(ctx, t)
@@ -132,7 +132,7 @@ func (h *Harness) GoTool(ctx context.Context, name string) (string, error) {
 	}
 	out := h.cachePath("go", name+"-"+key)
 	if complete(out) {
-		h.memo[memo] = out
+		h.memoSet(memo, out)
 		return out, nil
 	}
 	err = h.run.Do(fmt.Sprintf("go build %s %s", name, t.version), func(s *Step) (Status, error) {
@@ -142,7 +142,7 @@ func (h *Harness) GoTool(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	pruneSiblings(h.cachePath("go"), name+"-", filepath.Base(out))
-	h.memo[memo] = out
+	h.memoSet(memo, out)
 	return out, nil
 }
 
@@ -330,7 +330,7 @@ func (h *Harness) localGoBuilt(ctx context.Context, name string) (bool, error) {
 // (e2e/offline/cmd/<name>) into the cache, keyed by its source.
 func (h *Harness) localGoBinary(ctx context.Context, s *Step, name string) (string, error) {
 	memo := "local:" + name
-	if p, ok := h.memo[memo]; ok {
+	if p, ok := h.memoGet(memo); ok {
 		return p, nil
 	}
 	src := filepath.Join("e2e", "offline", "cmd", name)
@@ -341,7 +341,7 @@ func (h *Harness) localGoBinary(ctx context.Context, s *Step, name string) (stri
 	dir := h.cachePath("go", name+"-"+key)
 	bin := filepath.Join(dir, name)
 	if complete(dir) {
-		h.memo[memo] = bin
+		h.memoSet(memo, bin)
 		return bin, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -356,7 +356,7 @@ func (h *Harness) localGoBinary(ctx context.Context, s *Step, name string) (stri
 		return "", err
 	}
 	pruneSiblings(h.cachePath("go"), name+"-", filepath.Base(dir))
-	h.memo[memo] = bin
+	h.memoSet(memo, bin)
 	return bin, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -87,9 +88,23 @@ func DefaultCacheDir() (string, error) {
 type Harness struct {
 	opt    Options
 	run    *Runner
+	memoMu sync.Mutex        // the Go builds and the downloads run side by side (prefetch)
 	memo   map[string]string // step name -> result (path or key), so shared inputs run once
 	goVer  string
 	mirror string
+}
+
+func (h *Harness) memoGet(name string) (string, bool) {
+	h.memoMu.Lock()
+	defer h.memoMu.Unlock()
+	v, ok := h.memo[name]
+	return v, ok
+}
+
+func (h *Harness) memoSet(name, v string) {
+	h.memoMu.Lock()
+	defer h.memoMu.Unlock()
+	h.memo[name] = v
 }
 
 // builderDir is where the image build scripts live, relative to the repo.
@@ -146,20 +161,26 @@ func Prepare(ctx context.Context, opt Options) error {
 		return err
 	}
 	targets := []struct {
-		name string
-		fn   func(context.Context) error
+		name  string
+		build imageBuild
 	}{
-		{"node", h.NodeImage},
-		{"dagster", h.DagsterImage},
-		{"postgres", h.PostgresImage},
-		{"rabbitmq", h.RabbitMQImage},
-		{"busybox", h.BusyboxImage},
+		{"node", h.nodeBuild()},
+		{"dagster", h.dagsterBuild()},
+		{"postgres", h.rootfsImage("postgres", PostgresImage, postgresRootfs, nil, nil)},
+		{"rabbitmq", h.rootfsImage("rabbitmq", RabbitMQImage, rabbitmqRootfs, nil, nil)},
+		{"busybox", h.rootfsImage("busybox", BusyboxImage, nodeRootfs, nil, nil)},
 	}
+	var builds []imageBuild
 	for _, t := range targets {
-		if !selected(opt.Only, t.name) {
-			continue
+		if selected(opt.Only, t.name) {
+			builds = append(builds, t.build)
 		}
-		if err := t.fn(ctx); err != nil {
+	}
+	if err := h.prefetch(ctx, builds); err != nil {
+		return err
+	}
+	for _, b := range builds {
+		if err := h.ensureImage(ctx, b); err != nil {
 			return err
 		}
 	}

@@ -98,9 +98,9 @@ func (h *Harness) nodeKey(ctx context.Context) (string, error) {
 		Str("recipe", "1").Sum()
 }
 
-// NodeImage builds dagster-dev.local/kind-node.
-func (h *Harness) NodeImage(ctx context.Context) error {
-	return h.ensureImage(ctx, imageBuild{
+// nodeBuild builds dagster-dev.local/kind-node.
+func (h *Harness) nodeBuild() imageBuild {
+	return imageBuild{
 		short: "node",
 		ref:   NodeImage,
 		conf:  "node/image.conf",
@@ -186,7 +186,7 @@ func (h *Harness) NodeImage(ctx context.Context) error {
 			env["IMAGES_TAR"] = tar
 			return h.runBuilder(ctx, s, "node/import.sh", env)
 		},
-	})
+	}
 }
 
 // componentImages reads the image directories components.sh prepared.
