@@ -197,6 +197,12 @@ func TestClassifyPod(t *testing.T) {
 			phase: PhaseProgressing, short: "CreateContainerConfigError",
 		},
 		{
+			// Seen in CI right after the node container restarted.
+			name:  "kubelet has not listed Services yet",
+			pod:   newPod("p", mainState(waiting("CreateContainerConfigError", "services have not yet been read at least once, cannot construct envvars"), 0)),
+			phase: PhaseProgressing, short: "CreateContainerConfigError",
+		},
+		{
 			name:  "kubelet secret cache not synced yet",
 			pod:   newPod("p", mainState(waiting("CreateContainerConfigError", "failed to sync secret cache: timed out waiting for the condition"), 0)),
 			phase: PhaseProgressing, short: "CreateContainerConfigError",

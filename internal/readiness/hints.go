@@ -51,11 +51,13 @@ func effectivePullPolicy(c *corev1.Container) corev1.PullPolicy {
 var (
 	missingObjectRE = regexp.MustCompile(`(?i)\b(configmap|secret)s? "([^"]+)" not found`)
 	missingKeyRE    = regexp.MustCompile(`(?i)couldn't find key (\S+) in (ConfigMap|Secret) ([^/\s]+)/(\S+)`)
-	cacheNotSynced  = regexp.MustCompile(`(?i)failed to sync (configmap|secret) cache`)
+	cacheNotSynced  = regexp.MustCompile(`(?i)failed to sync (configmap|secret) cache|services have not yet been read at least once`)
 )
 
 // kubeletCacheNotSynced reports a CreateContainerConfigError message that
-// says the kubelet's object cache timed out, which it retries on its own.
+// says the kubelet's object cache timed out, or that a kubelet that has just
+// started has not listed Services yet (it needs them for the pods' service
+// env vars): both it retries on its own.
 func kubeletCacheNotSynced(message string) bool {
 	return cacheNotSynced.MatchString(message)
 }
