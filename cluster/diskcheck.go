@@ -17,10 +17,8 @@ func (p *Provider) CheckDisk(ctx context.Context, name string) error {
 	if err != nil {
 		return nil
 	}
-	if info, err := dc.Info(ctx); err == nil {
-		if free, ok := hostSpace(daemonHost(dc), info.DockerRootDir); ok && free < lowDiskBytes {
-			return &DiskFullError{Where: "Docker's data root " + info.DockerRootDir, What: "the cluster's nodes (etcd, containers)", Free: free, Need: lowDiskBytes}
-		}
+	if err := dataRootLow(ctx, dc, "the cluster's nodes (etcd, containers)"); err != nil {
+		return err
 	}
 	all, err := p.kind.ListInternalNodes(name)
 	if err != nil {
@@ -34,6 +32,19 @@ func (p *Provider) CheckDisk(ctx context.Context, name string) error {
 		case err == nil && free < lowDiskBytes:
 			return &DiskFullError{Where: "node " + n.String(), What: "the node's writes (etcd, containers)", Free: free, Need: lowDiskBytes}
 		}
+	}
+	return nil
+}
+
+// dataRootLow reports a *DiskFullError for what when Docker's data root is
+// on this machine and has less than lowDiskBytes free.
+func dataRootLow(ctx context.Context, dc DockerClient, what string) error {
+	info, err := dc.Info(ctx)
+	if err != nil {
+		return nil
+	}
+	if free, ok := hostSpace(daemonHost(dc), info.DockerRootDir); ok && free < lowDiskBytes {
+		return &DiskFullError{Where: "Docker's data root " + info.DockerRootDir, What: what, Free: free, Need: lowDiskBytes}
 	}
 	return nil
 }

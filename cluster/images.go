@@ -193,10 +193,9 @@ func (p *Provider) load(ctx context.Context, clusterName string, plan *loadPlan,
 	switch {
 	case len(errs) == 0:
 		return out, nil
-	case len(errs) == 1 && isDiskFull(errs[0]):
-		return out, errs[0] // one clear message, its fix printed once
 	case allDiskFull(errs):
-		// Several images ran out of room on the same disk: one of them says it.
+		// One clear message, its fix printed once: when several images ran
+		// out of room on the same disk, one of them says it.
 		return out, errs[0]
 	}
 	return out, fmt.Errorf("load images into kind cluster %q: %w", clusterName, errors.Join(errs...))

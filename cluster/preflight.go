@@ -82,10 +82,8 @@ func (p *Provider) Preflight(ctx context.Context, spec Spec, reuse bool) error {
 			if err := p.CheckDisk(ctx, want.Name); err != nil {
 				errs = append(errs, err)
 			}
-		} else if info, err := dc.Info(ctx); err == nil {
-			if free, ok := hostSpace(daemonHost(dc), info.DockerRootDir); ok && free < lowDiskBytes {
-				errs = append(errs, &DiskFullError{Where: "Docker's data root " + info.DockerRootDir, What: "a new cluster", Free: free, Need: lowDiskBytes})
-			}
+		} else if err := dataRootLow(ctx, dc, "a new cluster"); err != nil {
+			errs = append(errs, err)
 		}
 	}
 

@@ -83,7 +83,8 @@ func (w *waiter) checkEvents(ctx context.Context, statuses []WorkloadStatus, pod
 		}
 		for _, ps := range s.Pods {
 			p := byName[ps.Name]
-			if p == nil || !ps.Current || !(diskCandidate(p, now) || mountCandidate(p, now)) {
+			// Every mount candidate is a disk candidate (a longer grace).
+			if p == nil || !ps.Current || !diskCandidate(p, now) {
 				continue
 			}
 			if !listed {
