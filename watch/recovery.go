@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
 
@@ -120,7 +120,7 @@ func (r *apiRecovery) diagnose() {
 		r.lastCause = cause.Error()
 		r.rep.Problem(cause)
 	case cause == nil && r.lastCause != "":
-		r.rep.Info("no longer seen: " + firstLine(r.lastCause) + "; waiting for the API server to answer")
+		r.rep.Info("no longer seen: " + text.FirstLine(r.lastCause) + "; waiting for the API server to answer")
 		r.lastCause = ""
 	}
 }
@@ -131,11 +131,4 @@ func timedOut(err error) bool {
 	var ne net.Error
 	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
 		errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
