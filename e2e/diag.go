@@ -11,6 +11,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // Bounds on the evidence attached to a failed case: enough to see the
@@ -45,7 +46,7 @@ func (s *suite) diagnose(ctx context.Context) string {
 			st := readiness.ClassifyPod(&p, now)
 			fmt.Fprintf(&b, "pod %s: %s", p.Name, st.Short())
 			if st.Message != "" {
-				fmt.Fprintf(&b, ": %s", firstLine(st.Message))
+				fmt.Fprintf(&b, ": %s", text.FirstLine(st.Message))
 			}
 			b.WriteByte('\n')
 			if st.Hint != "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // The chart's example code location (chart/dagster/files/dagster_dev_example.py):
@@ -116,7 +117,7 @@ func (s *suite) launch(ctx context.Context, t *T, sel dagit.JobSelector, runConf
 		if err == nil || !retryableLaunch(err) || time.Now().After(deadline) {
 			return id, err
 		}
-		t.Logf("launch refused (%s); waiting for the code location", firstLine(err.Error()))
+		t.Logf("launch refused (%s); waiting for the code location", text.FirstLine(err.Error()))
 		if err := sleep(ctx, 2*s.poll); err != nil {
 			return "", err
 		}

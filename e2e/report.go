@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // Status is the outcome of one case.
@@ -82,7 +84,7 @@ func (r *Report) Summary() string {
 func resultLine(res Result, nameWidth int) string {
 	line := fmt.Sprintf("%-4s  %-*s  %6s", res.Status, nameWidth, res.Name, formatDuration(res.Duration))
 	if res.Message != "" {
-		line += "  " + firstLine(res.Message)
+		line += "  " + text.FirstLine(res.Message)
 	}
 	return line
 }
@@ -191,9 +193,9 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			if d := strings.TrimSpace(res.Details); d != "" {
 				body += "\n\n" + d
 			}
-			c.Failure = &junitMessage{Message: xmlSafe(firstLine(res.Message)), Type: "failure", Body: xmlSafe(body)}
+			c.Failure = &junitMessage{Message: xmlSafe(text.FirstLine(res.Message)), Type: "failure", Body: xmlSafe(body)}
 		case Skip:
-			c.Skipped = &junitMessage{Message: xmlSafe(firstLine(res.Message))}
+			c.Skipped = &junitMessage{Message: xmlSafe(text.FirstLine(res.Message))}
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
@@ -254,14 +256,6 @@ func xmlSafe(s string) string {
 		}
 		return r
 	}, s)
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return strings.TrimSpace(s[:i])
-	}
-	return s
 }
 
 func restLines(s string) string {

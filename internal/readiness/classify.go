@@ -10,10 +10,11 @@ package readiness
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // CrashLoopRestarts is how many restarts a container in CrashLoopBackOff may
@@ -120,7 +121,7 @@ func ClassifyPod(pod *corev1.Pod, now time.Time) PodState {
 		if reason == "" {
 			reason = string(pod.Status.Phase)
 		}
-		return PodState{Reason: reason, Detail: firstLine(pod.Status.Message), Terminal: true}
+		return PodState{Reason: reason, Detail: text.FirstLine(pod.Status.Message), Terminal: true}
 	}
 	if c := podCondition(pod, corev1.PodReady); c != nil && c.Status == corev1.ConditionTrue {
 		return PodState{Phase: PhaseReady, Reason: "Ready"}
@@ -326,21 +327,13 @@ func containerFailure(pod *corev1.Pod, c *corev1.Container, st *corev1.Container
 		}
 		f.Message = fmt.Sprintf("%s %s keeps exiting: %s", what, c.Name, restartsText(st))
 		if t := st.LastTerminationState.Terminated; t != nil && t.Message != "" {
-			f.Message += ": " + firstLine(t.Message)
+			f.Message += ": " + text.FirstLine(t.Message)
 		}
 		f.Hint = crashLoopHint(c, st, init)
 		f.Logs = LogsPrevious
 		return f, true
 	}
 	return PodState{}, false
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // shortDuration renders durations the way people read a status line:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // The hints ClassifyPod attaches to a failure: what to change, in the
@@ -92,7 +93,7 @@ func refKind(s string) string {
 func configErrorHint(pod *corev1.Pod, message string) string {
 	ref, ok := ParseMissingRef(message)
 	if !ok {
-		return "fix the container's configuration in the chart values: " + firstLine(message)
+		return "fix the container's configuration in the chart values: " + text.FirstLine(message)
 	}
 	if ref.Key != "" {
 		return fmt.Sprintf("add key %s to %s %s in namespace %s, or stop referencing that key", ref.Key, ref.Kind, ref.Name, pod.Namespace)

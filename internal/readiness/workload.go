@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // revisionAnnotation is set by the Deployment controller on the Deployment
@@ -206,7 +207,7 @@ func deploymentProgress(d *appsv1.Deployment, rss []appsv1.ReplicaSet, pods []co
 					Hint: "its ReplicaSet cannot create pods: fix what the message names (ServiceAccount, quota, admission policy)",
 				}
 			} else {
-				p.counts = append(p.counts, "pod creation failing: "+firstLine(c.Message))
+				p.counts = append(p.counts, "pod creation failing: "+text.FirstLine(c.Message))
 			}
 		}
 	}
@@ -330,7 +331,7 @@ func (p *progress) finish() WorkloadStatus {
 		f := p.rollout
 		f.WorkloadKind, f.Namespace, f.Name = s.Kind, s.Namespace, s.Name
 		s.Failure = f
-		s.State, s.Waiting = f.Reason, f.Reason+": "+firstLine(f.Message)
+		s.State, s.Waiting = f.Reason, f.Reason+": "+text.FirstLine(f.Message)
 	case p.generation != "":
 		s.State, s.Waiting = p.generation, p.generation
 	case waiting != nil:
