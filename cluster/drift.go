@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -97,31 +98,73 @@ func compareSpec(want Spec, nodes []nodeContainer) []Difference {
 
 	// The code mount, on every Kubernetes node, when a code location needs it.
 	if want.CodeMount.Required {
-		wantMount := want.CodeMount.String()
-		var other, without []string
-		for _, n := range nodes {
-			if n.Role != RoleControlPlane && n.Role != RoleWorker {
-				continue
-			}
-			if slices.Contains(n.Mounts, wantMount) {
-				continue
-			}
-			without = append(without, n.Name)
-			for _, m := range n.Mounts {
-				if strings.HasSuffix(m, " -> "+want.CodeMount.NodePath) && !slices.Contains(other, m) {
-					other = append(other, m)
-				}
-			}
-		}
-		if len(without) > 0 {
-			have := "no code mount on " + strings.Join(without, ", ")
-			if len(other) > 0 {
-				have = strings.Join(other, ", ")
-			}
-			diffs = append(diffs, Difference{Field: "code mount (cluster.codeRoot)", Want: wantMount + " on every node", Have: have})
+		if d := codeMountDifference(want, nodes); d != nil {
+			diffs = append(diffs, *d)
 		}
 	}
 	return diffs
+}
+
+// codeMountDifference says how the nodes' code mount differs from the one
+// want asks for, or nil when every Kubernetes node has it. A mount of
+// another directory is as wrong as none: code locations are found below
+// the mount by their path relative to the code root.
+func codeMountDifference(want Spec, nodes []nodeContainer) *Difference {
+	if want.CodeMount.IsZero() {
+		return nil
+	}
+	wantMount := want.CodeMount.String()
+	var other, without []string
+	for _, n := range nodes {
+		if n.Role != RoleControlPlane && n.Role != RoleWorker {
+			continue
+		}
+		if slices.Contains(n.Mounts, wantMount) {
+			continue
+		}
+		without = append(without, n.Name)
+		for _, m := range n.Mounts {
+			if strings.HasSuffix(m, " -> "+want.CodeMount.NodePath) && !slices.Contains(other, m) {
+				other = append(other, m)
+			}
+		}
+	}
+	if len(without) == 0 {
+		return nil
+	}
+	have := "no code mount on " + strings.Join(without, ", ")
+	if len(other) > 0 {
+		have = strings.Join(other, ", ")
+	}
+	return &Difference{Field: "code mount (cluster.codeRoot)", Want: wantMount + " on every node", Have: have}
+}
+
+// CheckCodeMount returns a *DriftError when the cluster's nodes do not
+// mount spec's code root, which path code locations need: call it before
+// adding one to a running environment (watch, the e2e suite), where the
+// pod would otherwise fail on its subPath with no word of the cause.
+func (p *Provider) CheckCodeMount(ctx context.Context, spec Spec) error {
+	dc, err := p.dockerClient()
+	if err != nil {
+		return err
+	}
+	nodes, err := listNodeContainers(ctx, dc, spec.Name)
+	if err != nil {
+		return p.dockerError(err)
+	}
+	if len(nodes) == 0 {
+		return fmt.Errorf("kind cluster %q does not exist: run `dagster-dev up`", spec.Name)
+	}
+	d := codeMountDifference(spec, nodes)
+	if d == nil {
+		return nil
+	}
+	owned := false
+	if cp := controlPlane(nodes); cp != nil {
+		rec, err := readOwner(ctx, dc, cp.ID)
+		owned = err == nil && rec != nil
+	}
+	return &DriftError{Cluster: spec.Name, Owned: owned, Differences: []Difference{*d}}
 }
 
 func sameCounts(a, b map[string]int) bool {

@@ -460,16 +460,28 @@ func TestIntegrationForeignCluster(t *testing.T) {
 		t.Fatal("Delete removed the foreign cluster")
 	}
 
-	// Matching spec (kind's default: no port mapping): reused, not owned, warned.
-	res, err := p.Ensure(ctx, Spec{Name: name, NodeImage: itNodeImage()}, kubeconfig)
+	// Matching spec (kind's default: no port mapping): reused, not owned,
+	// warned; and warned that it lacks the code mount this spec would have
+	// made (not required: no code location needs it yet).
+	codeRoot := t.TempDir()
+	res, err := p.Ensure(ctx, Spec{Name: name, NodeImage: itNodeImage(), CodeMount: Mount{HostPath: codeRoot, NodePath: "/dagster-dev/code"}}, kubeconfig)
 	if err != nil {
 		t.Fatalf("Ensure on a matching foreign cluster: %v", err)
 	}
 	if !res.Reused || res.Owned {
 		t.Errorf("result = %+v", res)
 	}
-	if len(log.warns) == 0 || !strings.Contains(strings.Join(log.warns, "\n"), "not created by dagster-dev") {
+	warns := strings.Join(log.warns, "\n")
+	if !strings.Contains(warns, "not created by dagster-dev") {
 		t.Errorf("no warning about reusing a foreign cluster: %v", log.warns)
+	}
+	if !strings.Contains(warns, "another code root (no code mount on "+name+"-control-plane") || !strings.Contains(warns, codeRoot) {
+		t.Errorf("no warning about the missing code mount: %v", log.warns)
+	}
+	required := Spec{Name: name, NodeImage: itNodeImage(), CodeMount: Mount{HostPath: codeRoot, NodePath: "/dagster-dev/code", Required: true}}
+	var mountDrift *DriftError
+	if err := p.CheckCodeMount(ctx, required); !errors.As(err, &mountDrift) || mountDrift.Owned {
+		t.Errorf("CheckCodeMount on a cluster without the mount = %v, want a not-owned *DriftError", err)
 	}
 	// Non-matching: drift, with the kind-delete fix rather than `dagster-dev down`.
 	_, err = p.Ensure(ctx, Spec{Name: name, NodeImage: itNodeImage(), HostPort: freePort(t), NodePort: itNodePort}, kubeconfig)

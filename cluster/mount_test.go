@@ -1,8 +1,13 @@
 package cluster
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 )
 
 func TestKindConfigCodeMountOnEveryNode(t *testing.T) {
@@ -59,5 +64,41 @@ func TestCompareSpecCodeMount(t *testing.T) {
 	d = compareSpec(req, []nodeContainer{withMount(cp(img134), other), withMount(worker("dd-worker", img134), other)})
 	if len(d) != 1 || d[0].Have != other || !strings.Contains(d[0].Want, "/home/u/proj") {
 		t.Errorf("mount of another directory: %+v", d)
+	}
+}
+
+// CheckCodeMount reads the live nodes: a cluster created from another
+// directory's config is drift with the fix of a DriftError, the right
+// mount passes, and a missing cluster says to run up.
+func TestCheckCodeMount(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeDocker()
+	id := f.addNode("dd", "dd-control-plane", RoleControlPlane, "running", img134, nil)
+	ins := f.inspects[id]
+	ins.Mounts = []container.MountPoint{{Type: mount.TypeBind, Source: "/home/u/other", Destination: "/dagster-dev/code"}}
+	f.inspects[id] = ins
+	if err := writeOwner(ctx, f, id, ownerRecord{CreatedBy: ownerCreator}); err != nil {
+		t.Fatal(err)
+	}
+	p := NewProvider(withDocker(f))
+	spec := Spec{Name: "dd", CodeMount: Mount{HostPath: "/home/u/proj", NodePath: "/dagster-dev/code", Required: true}}
+
+	var de *DriftError
+	if err := p.CheckCodeMount(ctx, spec); !errors.As(err, &de) {
+		t.Fatalf("another code root: %v, want *DriftError", err)
+	}
+	if !de.Owned || len(de.Differences) != 1 || de.Differences[0].Have != "/home/u/other -> /dagster-dev/code" ||
+		!strings.Contains(de.Fix(), "dagster-dev down") {
+		t.Errorf("drift = %+v, fix %q", de, de.Fix())
+	}
+
+	spec.CodeMount.HostPath = "/home/u/other"
+	if err := p.CheckCodeMount(ctx, spec); err != nil {
+		t.Errorf("matching mount: %v", err)
+	}
+
+	spec.Name = "gone"
+	if err := p.CheckCodeMount(ctx, spec); err == nil || !strings.Contains(err.Error(), "dagster-dev up") {
+		t.Errorf("missing cluster: %v", err)
 	}
 }

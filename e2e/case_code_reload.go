@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/stack"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
 
@@ -74,6 +76,10 @@ func (s *suite) withScratchLocation(ctx context.Context, t *T, fn func(loc *scra
 	root := s.cfg.CodeRoot()
 	if s.cfg.ExistingCluster() || root == "" {
 		return skipf("needs a kind cluster with dagster-dev's code mount (path code locations); this environment is an existing cluster or has no config file")
+	}
+	// A cluster created from another directory's config mounts that one.
+	if err := s.checkCodeMount(ctx); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp(root, ".dagster-dev-test-code-")
 	if err != nil {
@@ -287,4 +293,13 @@ func (s *suite) caseCodeError(ctx context.Context, t *T) error {
 		t.Logf("watch: %s", r.Summary())
 		return nil
 	})
+}
+
+// checkCodeMount fails when the kind cluster does not mount this config's
+// code root (it was created from another directory's config): a scratch
+// location there would only show up as a pod failing on its subPath.
+func (s *suite) checkCodeMount(ctx context.Context) error {
+	spec := stack.ClusterSpec(s.cfg)
+	spec.CodeMount.Required = true
+	return cluster.NewProvider().CheckCodeMount(ctx, spec)
 }

@@ -71,6 +71,12 @@ func (w *Watch) Run(ctx context.Context) error {
 		c := &dagit.Client{BaseURL: cfg.DagitURL(), HTTP: &http.Client{Timeout: cfg.Timeout.Duration}}
 		opts.Code = watch.DagitLocations(c, cfg.Timeout.Duration)
 		p := cluster.NewProvider()
+		if cfg.HasPathLocations() {
+			// Said once here rather than as a pod stuck on its subPath.
+			if err := p.CheckCodeMount(ctx, ClusterSpec(cfg)); err != nil {
+				return err
+			}
+		}
 		opts.Images = &kindImages{p: p, cfg: cfg}
 		opts.Doctor = &kindDoctor{p: p, cluster: cfg.Cluster.Name}
 	}
