@@ -137,6 +137,20 @@ func TestClassifyPod(t *testing.T) {
 			contains: []string{"create ConfigMap my-env in namespace dagster or remove it from dagit.env_config_maps"},
 		},
 		{
+			name: "subPath of a hostPath volume the node cannot see",
+			pod: newPod("p", mainState(waiting("CreateContainerConfigError", `failed to create subPath directory for volumeMount "code" of container "user-code"`), 0), func(p *corev1.Pod) {
+				p.Spec.Volumes = []corev1.Volume{{Name: "code", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/dagster-dev/code"}}}}
+			}),
+			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
+			contains: []string{`below /dagster-dev/code (hostPath volume "code")`, "cluster.codeRoot", "dagster-dev down"},
+		},
+		{
+			name:  "subPath of a volume that is not a hostPath keeps the generic hint",
+			pod:   newPod("p", mainState(waiting("CreateContainerConfigError", `failed to create subPath directory for volumeMount "data" of container "c"`), 0)),
+			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
+			contains: []string{"fix the container's configuration in the chart values"},
+		},
+		{
 			name: "missing Secret of a celery worker",
 			pod: newPod("celery-workers-dagster-7d9f", envFrom("Secret", "db-password"), mainState(waiting("CreateContainerConfigError", `secret "db-password" not found`), 0), func(p *corev1.Pod) {
 				p.Labels["component"] = "celery"

@@ -90,7 +90,16 @@ func refKind(s string) string {
 	return "ConfigMap"
 }
 
+// subPathRE matches the kubelet's error for a volumeMount whose subPath it
+// cannot create or prepare in the volume.
+var subPathRE = regexp.MustCompile(`failed to (?:create|prepare) subPath (?:directory )?for volumeMount "([^"]+)"`)
+
 func configErrorHint(pod *corev1.Pod, message string) string {
+	if m := subPathRE.FindStringSubmatch(message); m != nil {
+		if hint := subPathHint(pod, m[1]); hint != "" {
+			return hint
+		}
+	}
 	ref, ok := ParseMissingRef(message)
 	if !ok {
 		return "fix the container's configuration in the chart values: " + text.FirstLine(message)
@@ -188,4 +197,17 @@ func unschedulableHint(msg string) string {
 		return "no node matches the pod's nodeSelector/affinity: adjust them in the chart values"
 	}
 	return "the scheduler cannot place the pod; see its message and events"
+}
+
+// subPathHint explains a subPath failure on a hostPath volume: the path is
+// on the node, and on kind the node sees the host only through the code
+// mount made when the cluster was created.
+func subPathHint(pod *corev1.Pod, volume string) string {
+	for _, v := range pod.Spec.Volumes {
+		if v.Name != volume || v.HostPath == nil {
+			continue
+		}
+		return fmt.Sprintf("the node has no usable directory below %s (hostPath volume %q): a path code location must be below the directory the kind cluster mounts (cluster.codeRoot), and a cluster created from another directory's config mounts that one: run `dagster-dev down`, then `dagster-dev up`", v.HostPath.Path, volume)
+	}
+	return ""
 }
