@@ -377,3 +377,30 @@ func (s *Status) Run() (*ReleaseStatus, error) {
 	}
 	return st, nil
 }
+
+// DeployedValues reads the user-supplied values of the release's last
+// deployed revision: what `up` (or watch) applied and the cluster runs. A
+// release with only failed or pending revisions has none.
+type DeployedValues struct {
+	Config      *action.Configuration
+	ReleaseName string
+}
+
+// Run returns the values, and false when no revision is deployed (or the
+// release does not exist).
+func (d *DeployedValues) Run() (map[string]any, bool, error) {
+	if d.Config == nil {
+		return nil, false, errors.New("release values: no Helm configuration")
+	}
+	rel, err := d.Config.Releases.Deployed(d.ReleaseName)
+	if errors.Is(err, driver.ErrReleaseNotFound) || errors.Is(err, driver.ErrNoDeployedReleases) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading release %s: %w", d.ReleaseName, err)
+	}
+	if rel.Config == nil {
+		return map[string]any{}, true, nil
+	}
+	return rel.Config, true, nil
+}

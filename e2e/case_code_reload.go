@@ -13,7 +13,6 @@ import (
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
-	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/stack"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
@@ -97,7 +96,7 @@ func (s *suite) withScratchLocation(ctx context.Context, t *T, fn func(loc *scra
 	c := *s.cfg
 	c.CodeLocations = append(slices.Clone(s.cfg.CodeLocations), config.CodeLocation{Name: scratchLocationName, Path: dir, File: "definitions.py"})
 	loc.cfg = &c
-	vals, err := values.For(loc.cfg)
+	vals, err := s.valuesFor(loc.cfg)
 	if err != nil {
 		return err
 	}

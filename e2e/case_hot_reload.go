@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dagster-dev/dagster-dev/chart"
-	"github.com/dagster-dev/dagster-dev/internal/text"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
-	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
 
@@ -94,7 +93,7 @@ func (s *suite) caseHotReload(ctx context.Context, t *T) (err error) {
 	// Attaching a new source changes the chart values (job_runner's
 	// env_config_maps), the same upgrade `up` does for a config with that
 	// source. It is the set-up; the hot reload is the edit below.
-	vals, err := values.For(cfg2)
+	vals, err := s.valuesFor(cfg2)
 	if err != nil {
 		return err
 	}

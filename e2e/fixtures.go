@@ -113,7 +113,7 @@ func precedenceFixture(token string) envFixture {
 }
 
 // overlayValues returns a copy of base (the release's values,
-// values.For(cfg)) with the fixture added for both components:
+// suite.baseValues) with the fixture added for both components:
 // <component>.env gets the fixture's entries, and the fixture's ConfigMaps
 // and Secrets are appended, in order, to <component>.env_config_maps and
 // env_secrets after whatever the user already lists. Appending keeps the

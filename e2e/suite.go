@@ -14,9 +14,9 @@
 //	}
 //
 // The suite only changes what it created: fixture ConfigMaps/Secrets named
-// FixturePrefix*, and the release's values, which it restores to exactly
-// values.For(cfg) when a case that changed them ends, also on failure or
-// Ctrl-C.
+// FixturePrefix*, and the release's values, which it restores to what `up`
+// applies (values.For(cfg) with the side-loaded images' IDs it found) when
+// a case that changed them ends, also on failure or Ctrl-C.
 package e2e
 
 import (
@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
@@ -141,6 +142,10 @@ type suite struct {
 	runID string
 	// poll is the GraphQL polling interval.
 	poll time.Duration
+	// upValues are the release's deployed values when the suite started
+	// (as `up` left them): valuesFor carries their side-loaded parts.
+	upValues    map[string]any
+	upValuesErr error
 }
 
 // releaseOps changes the release's values and waits for the result.
@@ -163,6 +168,7 @@ func (s *suite) connect(ctx context.Context) error {
 	s.dagit = dagitconn.For(context.WithoutCancel(ctx), s.cfg, k)
 	s.gql = &dagit.Client{URL: s.dagit.BaseURL, HTTP: s.http}
 	s.release = &chartRelease{cfg: s.cfg, kube: s.kube}
+	s.upValues, s.upValuesErr = deployedValues(s.cfg)
 	s.token = randomToken()
 	s.poll = 2 * time.Second
 	return nil
@@ -201,11 +207,34 @@ func notWithoutCelery(what string) error {
 // baseValues are the values the release must have outside a case that
 // changes them: exactly what `up` and `watch` install.
 func (s *suite) baseValues() (map[string]any, error) {
-	v, err := values.For(s.cfg)
+	return s.valuesFor(s.cfg)
+}
+
+// valuesFor is values.For(cfg) with what `up` learnt from the side-loaded
+// images (image-ID annotations, a location image's env defaults) carried
+// over from the release as the suite found it, the way watch does it.
+// Without them every upgrade the suite makes, its restore included, would
+// roll every workload, and the next `up` would roll them all again.
+func (s *suite) valuesFor(cfg *config.Config) (map[string]any, error) {
+	v, err := values.For(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("computing the release values: %w", err)
 	}
+	if s.upValuesErr != nil {
+		return nil, s.upValuesErr
+	}
+	values.CarrySideLoaded(v, s.upValues)
 	return v, nil
+}
+
+// deployedValues reads the values of the release's deployed revision.
+func deployedValues(cfg *config.Config) (map[string]any, error) {
+	ac, err := chart.NewActionConfig(cfg.KubeconfigExplicit(), cfg.KubeContext(), cfg.Namespace, nil)
+	if err != nil {
+		return nil, err
+	}
+	vals, _, err := (&chart.DeployedValues{Config: ac, ReleaseName: cfg.Release}).Run()
+	return vals, err
 }
 
 // restore puts the release back to baseValues and waits for it. It runs on

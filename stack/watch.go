@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"helm.sh/helm/v3/pkg/action"
-	"helm.sh/helm/v3/pkg/storage/driver"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
@@ -109,17 +108,7 @@ func (r *chartRelease) Name() string { return r.name }
 // or pending revisions counts as not installed: `up` must repair it, and an
 // upgrade from watch would only hide the failure.
 func (r *chartRelease) Values(context.Context) (map[string]any, bool, error) {
-	rel, err := r.ac.Releases.Deployed(r.name)
-	if errors.Is(err, driver.ErrReleaseNotFound) || errors.Is(err, driver.ErrNoDeployedReleases) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("reading release %s: %w", r.name, err)
-	}
-	if rel.Config == nil {
-		return map[string]any{}, true, nil
-	}
-	return rel.Config, true, nil
+	return (&chart.DeployedValues{Config: r.ac, ReleaseName: r.name}).Run()
 }
 
 // Upgrade applies vals; watch calls it only for an installed release, so
