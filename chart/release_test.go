@@ -3,6 +3,7 @@ package chart
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -533,4 +534,46 @@ func TestDigest(t *testing.T) {
 	if _, err := Digest(ch, map[string]any{"bad": make(chan int)}); err == nil {
 		t.Error("unserialisable values accepted")
 	}
+}
+
+// DeployedValues reads the deployed revision's user values: none for an
+// absent release or one whose only revision failed, and the last deployed
+// one's after a later revision failed.
+func TestDeployedValues(t *testing.T) {
+	cfg := fakeConfig(t, nil)
+	read := func() (map[string]any, bool) {
+		t.Helper()
+		v, ok, err := (&DeployedValues{Config: cfg, ReleaseName: "dagster"}).Run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, ok
+	}
+	if v, ok := read(); ok || v != nil {
+		t.Errorf("absent release: %v, %v", v, ok)
+	}
+	apply(t, cfg, values(t, "dagit: {replicaCount: 2}"))
+	if v, ok := read(); !ok || fmt.Sprint(valueAt(v, "dagit", "replicaCount")) != "2" {
+		t.Errorf("deployed: %v, %v", v, ok)
+	}
+	apply(t, cfg, values(t, "dagit: {replicaCount: 3}"))
+	last, _ := cfg.Releases.Last("dagster")
+	last.SetStatus(release.StatusFailed, "simulated failure")
+	if err := cfg.Releases.Update(last); err != nil {
+		t.Fatal(err)
+	}
+	// Helm marks the previous revision superseded on upgrade: with the last
+	// one failed, no revision is deployed.
+	if v, ok := read(); ok {
+		t.Errorf("only superseded and failed revisions: %v, %v", v, ok)
+	}
+}
+
+func valueAt(v map[string]any, keys ...string) any {
+	var cur any = v
+	for _, k := range keys {
+		m, _ := cur.(map[string]any)
+		cur = m[k]
+	}
+	return cur
 }
