@@ -38,10 +38,24 @@ func (e *DriftError) Error() string {
 // Fix tells the user how to get a matching cluster. A kind port mapping,
 // node image or node count can only be set when a cluster is created.
 func (e *DriftError) Fix() string {
+	if e.Owned && e.onlyCodeMount() {
+		// The cluster was made from another project directory's config:
+		// "change it back" would mean editing the other project.
+		return "the code mount is fixed when a kind cluster is created, and this cluster was created from another directory's configuration: give this project its own cluster (set cluster.name in this dagster-dev.yaml to another name), or run `dagster-dev down` then `dagster-dev up` from here to recreate it with this directory's code root (this deletes the cluster and its data)"
+	}
 	if e.Owned {
 		return "these settings are fixed when a kind cluster is created: run `dagster-dev down` then `dagster-dev up` to recreate it (this deletes the cluster and its data), or change dagster-dev.yaml back"
 	}
 	return fmt.Sprintf("the cluster was not created by dagster-dev, so dagster-dev will not delete it: delete it yourself (`kind delete cluster --name %s`), set cluster.name to another name, or change dagster-dev.yaml to match it", e.Cluster)
+}
+
+func (e *DriftError) onlyCodeMount() bool {
+	for _, d := range e.Differences {
+		if d.Field != fieldCodeMount {
+			return false
+		}
+	}
+	return len(e.Differences) > 0
 }
 
 // compareSpec lists how the live node containers differ from the spec. The
@@ -105,6 +119,8 @@ func compareSpec(want Spec, nodes []nodeContainer) []Difference {
 	return diffs
 }
 
+const fieldCodeMount = "code mount (cluster.codeRoot)"
+
 // codeMountDifference says how the nodes' code mount differs from the one
 // want asks for, or nil when every Kubernetes node has it. A mount of
 // another directory is as wrong as none: code locations are found below
@@ -136,7 +152,7 @@ func codeMountDifference(want Spec, nodes []nodeContainer) *Difference {
 	if len(other) > 0 {
 		have = strings.Join(other, ", ")
 	}
-	return &Difference{Field: "code mount (cluster.codeRoot)", Want: wantMount + " on every node", Have: have}
+	return &Difference{Field: fieldCodeMount, Want: wantMount + " on every node", Have: have}
 }
 
 // CheckCodeMount returns a *DriftError when the cluster's nodes do not

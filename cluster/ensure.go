@@ -153,7 +153,7 @@ func (p *Provider) reuse(ctx context.Context, dc DockerClient, want Spec, nodes 
 	if d := codeMountDifference(want, nodes); d != nil {
 		// Not drift yet (no code location needs the mount), but one added
 		// later to this config would fail on its pod's subPath.
-		p.logger.Warnf("kind cluster %q was created with another code root (%s; this configuration's: %s): a path code location added later cannot load until the cluster is recreated (`dagster-dev down`, then `dagster-dev up`)", want.Name, d.Have, want.CodeMount)
+		p.logger.Warnf("kind cluster %q was created with another code root (%s; this configuration's: %s): a path code location added later cannot load until the cluster is recreated (`dagster-dev down`, then `dagster-dev up`) or this project gets its own cluster (set cluster.name to another name)", want.Name, d.Have, want.CodeMount)
 	}
 	if !owned {
 		p.logger.Warnf("reusing kind cluster %q: it was not created by dagster-dev but matches the configuration; `dagster-dev down` will not delete it", want.Name)

@@ -88,8 +88,14 @@ func TestCheckCodeMount(t *testing.T) {
 		t.Fatalf("another code root: %v, want *DriftError", err)
 	}
 	if !de.Owned || len(de.Differences) != 1 || de.Differences[0].Have != "/home/u/other -> /dagster-dev/code" ||
-		!strings.Contains(de.Fix(), "dagster-dev down") {
+		!strings.Contains(de.Fix(), "dagster-dev down") || !strings.Contains(de.Fix(), "set cluster.name") ||
+		strings.Contains(de.Fix(), "change dagster-dev.yaml back") {
 		t.Errorf("drift = %+v, fix %q", de, de.Fix())
+	}
+	// Another difference besides the mount: the general fix applies.
+	de.Differences = append(de.Differences, Difference{Field: "nodes", Want: "2", Have: "1"})
+	if !strings.Contains(de.Fix(), "change dagster-dev.yaml back") {
+		t.Errorf("mixed drift fix = %q", de.Fix())
 	}
 
 	spec.CodeMount.HostPath = "/home/u/other"
