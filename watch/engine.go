@@ -56,6 +56,10 @@ type engine struct {
 	// problems counts reported problems, for Sync's verdict.
 	problems atomic.Int64
 	rollouts sync.WaitGroup
+	// waitRecovered and follow: a failed rollout is followed until it
+	// recovers on its own (follow.go).
+	waitRecovered RecoveryWaiter
+	follow        followers
 }
 
 func newEngine(opts Options) (*engine, error) {
@@ -73,19 +77,24 @@ func newEngine(opts Options) (*engine, error) {
 	if wait == nil {
 		wait = readiness.WaitRollout
 	}
+	waitRecovered := opts.WaitRecovered
+	if waitRecovered == nil {
+		waitRecovered = readiness.WaitRecovered
+	}
 	if opts.RolloutTimeout <= 0 {
 		opts.RolloutTimeout = opts.Config.Timeout.Duration
 	}
 	e := &engine{
-		opts:    opts,
-		cfg:     opts.Config,
-		client:  opts.Client,
-		ns:      opts.Config.Namespace,
-		rep:     &lockedReporter{r: rep},
-		wait:    wait,
-		sources: sources.NewSyncer(opts.Client, opts.Config.Namespace),
-		srcErr:  map[string]string{},
-		api:     newAPIRecovery(),
+		opts:          opts,
+		cfg:           opts.Config,
+		client:        opts.Client,
+		ns:            opts.Config.Namespace,
+		rep:           &lockedReporter{r: rep},
+		wait:          wait,
+		waitRecovered: waitRecovered,
+		sources:       sources.NewSyncer(opts.Client, opts.Config.Namespace),
+		srcErr:        map[string]string{},
+		api:           newAPIRecovery(),
 	}
 	e.api.doctor, e.api.rep = opts.Doctor, e.rep
 	e.sources.Problem = e.problem
@@ -344,6 +353,7 @@ func (e *engine) finish(ctx context.Context, c *Change, ws []sources.Workload, f
 		e.rep.Changed(*c)
 		return
 	}
+	seq := e.follow.claim(ws)
 	e.rollouts.Add(1)
 	go func() {
 		defer e.rollouts.Done()
@@ -366,6 +376,13 @@ func (e *engine) finish(ctx context.Context, c *Change, ws []sources.Workload, f
 			e.problems.Add(1)
 		}
 		e.rep.Changed(*c)
+		var failed []sources.Workload
+		for i, err := range errs {
+			if err != nil {
+				failed = append(failed, ws[i])
+			}
+		}
+		e.followFailed(ctx, c, failed, seq, first)
 	}()
 }
 

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -256,5 +257,125 @@ func TestLeaseNeedsTheNamespace(t *testing.T) {
 	})
 	if err := l.acquire(context.Background()); err == nil || !strings.Contains(err.Error(), "run `dagster-dev up` first") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// recoverer is a RecoveryWaiter whose followers the test ends by hand.
+type recoverer struct {
+	mu        sync.Mutex
+	followers []*fakeFollower
+}
+
+type fakeFollower struct {
+	id      string
+	ctx     context.Context
+	recover chan struct{}
+}
+
+func (r *recoverer) wait(ctx context.Context, _ kubernetes.Interface, _, kind, name string) error {
+	f := &fakeFollower{id: kind + "/" + name, ctx: ctx, recover: make(chan struct{})}
+	r.mu.Lock()
+	r.followers = append(r.followers, f)
+	r.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-f.recover:
+		return nil
+	}
+}
+
+// live returns the followers of id that have not been stopped.
+func (r *recoverer) live(id string) []*fakeFollower {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*fakeFollower
+	for _, f := range r.followers {
+		if f.id == id && f.ctx.Err() == nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// A rollout reported as failed is followed; when it recovers on its own
+// (no new save), watch says so. A later change to the same workload stops
+// the older follower, whose recovery is then not news.
+func TestRunReportsAFailedRolloutThatRecovers(t *testing.T) {
+	cfg := project(t)
+	client := cluster(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	rec := &recorder{}
+	w := &waiter{err: errors.New("pod dagit-1: CrashLoopBackOff")}
+	r := &recoverer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Client: client, Reporter: rec, WaitRollout: w.wait, WaitRecovered: r.wait, Identity: "t"})
+	}()
+	recovered := func(id string) int {
+		infos, _, _ := rec.snapshot()
+		n := 0
+		for _, s := range infos {
+			if strings.HasPrefix(s, id+" ") && strings.Contains(s, "recovered") {
+				n++
+			}
+		}
+		return n
+	}
+	changes := func() int { _, _, c := rec.snapshot(); return len(c) }
+
+	// The first sync creates the ConfigMap: its readers roll and fail too.
+	waitUntil(t, "the initial sync", func() bool { return changes() >= 1 })
+	initial := r.live("Deployment/dagit")
+	before := changes()
+	write(t, cfg.Dir, "team.env", "LOG_LEVEL=debug\n")
+	waitUntil(t, "the edit", func() bool { return changes() > before })
+	for _, f := range initial {
+		if f.ctx.Err() == nil {
+			t.Error("the initial sync's follower runs on after the edit restarted its workload")
+		}
+	}
+	waitUntil(t, "followers of the failed rollout", func() bool {
+		return len(r.live("Deployment/dagit")) == 1 && len(r.live("StatefulSet/db")) == 1
+	})
+	_, _, cs := rec.snapshot()
+	if last := cs[len(cs)-1]; last.RolloutErr == nil {
+		t.Fatalf("change %+v: want a rollout failure", last)
+	}
+	close(r.live("Deployment/dagit")[0].recover)
+	waitUntil(t, "the recovery report", func() bool { return recovered("Deployment/dagit") == 1 })
+	infos, _, _ := rec.snapshot()
+	if s := infos[len(infos)-1]; !strings.Contains(s, "ConfigMap/team") || !strings.Contains(s, "team.env") || !strings.Contains(s, "after save") {
+		t.Errorf("recovery report %q: want the object, the file and the time since the save", s)
+	}
+
+	// The StatefulSet is still followed; a new change restarts it and
+	// takes over: the old follower stops and a new one starts.
+	old := r.live("StatefulSet/db")[0]
+	before = changes()
+	write(t, cfg.Dir, "team.env", "LOG_LEVEL=info\n")
+	waitUntil(t, "the second change", func() bool { return changes() > before })
+	waitUntil(t, "the old follower to stop", func() bool { return old.ctx.Err() != nil })
+	waitUntil(t, "the new follower", func() bool { return len(r.live("StatefulSet/db")) == 1 })
+	close(old.recover) // stopped already: no report from it
+	close(r.live("StatefulSet/db")[0].recover)
+	waitUntil(t, "the new follower's report", func() bool { return recovered("StatefulSet/db") >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := recovered("StatefulSet/db"); n != 1 {
+		t.Errorf("%d recovery reports for StatefulSet/db, want 1 (the superseded follower must stay quiet)", n)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop on cancel")
+	}
+	if n := len(r.live("Deployment/dagit")) + len(r.live("StatefulSet/db")); n != 0 {
+		t.Errorf("%d followers still running after Run returned", n)
 	}
 }

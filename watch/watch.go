@@ -62,6 +62,9 @@ type Options struct {
 	RolloutTimeout time.Duration
 	// WaitRollout defaults to readiness.WaitRollout.
 	WaitRollout RolloutWaiter
+	// WaitRecovered follows a failed rollout until it recovers; default
+	// readiness.WaitRecovered.
+	WaitRecovered RecoveryWaiter
 	// Doctor explains an API server that stays unreachable. Without it
 	// watch only says the server is unreachable.
 	Doctor Doctor

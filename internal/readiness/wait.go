@@ -85,6 +85,24 @@ func WaitRollout(ctx context.Context, client kubernetes.Interface, namespace, ki
 	return w.run(ctx, timeout)
 }
 
+// WaitRecovered blocks until the named workload has rolled out its latest
+// pod template, through any failure on the way: it is for a rollout that
+// WaitRollout already reported as failed, which the kubelet keeps retrying
+// and which can still succeed on its own (disk space freed, a ConfigMap or
+// image that arrives later). It waits until ctx ends, then returns its
+// error; a workload that is deleted, or that may not be read, ends it with
+// that error too.
+func WaitRecovered(ctx context.Context, client kubernetes.Interface, namespace, kind, name string) error {
+	k, err := parseWorkloadKind(kind)
+	if err != nil {
+		return err
+	}
+	w := newWaiter(client, namespace)
+	w.kind, w.name = k, name
+	w.throughFailures = true
+	return w.run(ctx, 0)
+}
+
 func parseWorkloadKind(kind string) (string, error) {
 	switch strings.ToLower(kind) {
 	case "deployment", "deployments", "deploy":
@@ -106,6 +124,8 @@ type waiter struct {
 	kind      string // WaitRollout: the one workload
 	name      string
 	progress  ProgressFunc
+	// throughFailures keeps waiting when a pod fails (WaitRecovered).
+	throughFailures bool
 
 	// poll is the fallback re-evaluation interval: it catches changes a
 	// dropped watch missed and advances time-based rules (unschedulable
@@ -169,7 +189,7 @@ func (w *waiter) run(ctx context.Context, timeout time.Duration) error {
 				w.progress(Snapshot{Workloads: statuses, Elapsed: time.Since(start)})
 			}
 			for i := range statuses {
-				if statuses[i].Failure != nil {
+				if statuses[i].Failure != nil && !w.throughFailures {
 					// A copy: the progress callback may still hold the snapshot.
 					f := *statuses[i].Failure
 					w.explain(ctx, &f, []WorkloadStatus{statuses[i]})

@@ -445,3 +445,59 @@ func expectNudge(t *testing.T, nudge <-chan struct{}, when string) {
 		t.Fatalf("no nudge %s", when)
 	}
 }
+
+// WaitRecovered sees the same crash loop WaitRollout fails on and keeps
+// waiting; it returns when the pod comes back Ready (the kubelet's retry
+// after the cause went away), and returns the context's end otherwise.
+func TestWaitRecoveredWaitsThroughAFailure(t *testing.T) {
+	d, _, p, objs := release(mainState(waiting("CrashLoopBackOff", "back-off 40s restarting failed container=dagit"), 3), lastExit(1, "Error"))
+	client := fake.NewClientset(objs...)
+	var podLists atomic.Int32
+	client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		podLists.Add(1)
+		return false, nil, nil
+	})
+	ctx := context.Background()
+	if err := WaitRollout(ctx, client, ns, "Deployment", d.Name, time.Minute); err == nil {
+		t.Fatal("WaitRollout on a crash loop = nil, want its failure")
+	}
+
+	errc := make(chan error, 1)
+	listsBefore := podLists.Load()
+	go func() { errc <- WaitRecovered(ctx, client, ns, "Deployment", d.Name) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for podLists.Load() < listsBefore+2 && time.Now().Before(deadline) {
+		// Two looks: the failure was seen, and seen again after a nudge.
+		if _, err := client.CoreV1().Pods(ns).Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("WaitRecovered returned %v while the pod still crash-loops", err)
+	default:
+	}
+
+	ready()(p)
+	update(t, client.CoreV1().Pods(ns).Update, p)
+	d.Status.ReadyReplicas, d.Status.AvailableReplicas = 1, 1
+	update(t, client.AppsV1().Deployments(ns).Update, d)
+	if err := awaitResult(t, errc); err != nil {
+		t.Fatalf("WaitRecovered after the pod came back = %v", err)
+	}
+
+	// Cancelled: the context's end, not a verdict.
+	bad := d.DeepCopy()
+	bad.Name = "stuck"
+	ctx2, cancel := context.WithCancel(ctx)
+	go func() { errc <- WaitRecovered(ctx2, fake.NewClientset(bad), ns, "Deployment", "stuck") }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if err := awaitResult(t, errc); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitRecovered cancelled = %v, want context.Canceled", err)
+	}
+	if err := WaitRecovered(ctx, fake.NewClientset(), ns, "Deployment", "gone"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("WaitRecovered(deleted workload) = %v", err)
+	}
+}
