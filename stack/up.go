@@ -76,7 +76,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	// Everything that can be checked without a cluster is checked first, so
 	// bad input never leaves the cluster half-changed.
 	step := out.Start("check config, values and sources")
-	vals, err := u.checkInputs()
+	vals, claims, err := u.checkInputs()
 	if err != nil {
 		step.Fail("")
 		return nil, &InputError{Err: err}
@@ -88,7 +88,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 			out.Printf("  warning: images are not side-loaded into an existing cluster (cluster.context); push them to a registry the cluster pulls from")
 		}
 	} else {
-		ens, ids, local, err := u.ensureKind(ctx)
+		ens, ids, local, err := u.ensureKind(ctx, claims)
 		if err != nil {
 			return nil, err
 		}
@@ -208,15 +208,21 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 }
 
 // checkInputs computes the chart values and renders the chart client-side
-// (schema included), and parses every watch source.
-func (u *Up) checkInputs() (map[string]any, error) {
+// (schema included), and parses every watch source. It returns the values
+// and the volume claims the release will use.
+func (u *Up) checkInputs() (map[string]any, []corev1.PersistentVolumeClaim, error) {
 	cfg := u.Config
 	vals, err := values.For(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := chart.Render(cfg.Release, cfg.Namespace, vals); err != nil {
-		return nil, err
+	m, err := chart.Render(cfg.Release, cfg.Namespace, vals)
+	if err != nil {
+		return nil, nil, err
+	}
+	claims, err := m.VolumeClaims(cfg.Release, cfg.Namespace)
+	if err != nil {
+		return nil, nil, err
 	}
 	var errs []error
 	for _, s := range cfg.Watch.Sources {
@@ -225,14 +231,15 @@ func (u *Up) checkInputs() (map[string]any, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
-	return vals, nil
+	return vals, claims, nil
 }
 
 // ensureKind runs preflight, creates or reuses the kind cluster and
-// side-loads images.
-func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]string, map[string]cluster.LocalImage, error) {
+// side-loads images. On a new cluster the release's volume claims are
+// provisioned while the images load.
+func (u *Up) ensureKind(ctx context.Context, claims []corev1.PersistentVolumeClaim) (*cluster.EnsureResult, map[string]string, map[string]cluster.LocalImage, error) {
 	cfg, out := u.Config, u.Out
 	p := u.Provider
 	if p == nil {
@@ -296,11 +303,55 @@ func (u *Up) ensureKind(ctx context.Context) (*cluster.EnsureResult, map[string]
 	default:
 		step.Done("reused")
 	}
+	vols := &volumesStep{done: make(chan struct{})}
+	if ens.Created && len(images) > 0 && len(claims) > 0 {
+		vols = u.startVolumes(ctx, claims)
+	} else {
+		close(vols.done)
+	}
 	loads, err := imgs.wait()
+	<-vols.done
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return ens, imageIDs(loads), local, nil
+}
+
+// volumesStep is the "volumes" step running beside the images step.
+type volumesStep struct{ done chan struct{} }
+
+// provisionTimeout bounds the early provisioning; local-path takes seconds.
+const provisionTimeout = time.Minute
+
+// startVolumes provisions the release's volume claims in the background
+// (kube.ProvisionClaims), so PostgreSQL's volume is ready when the chart is
+// installed instead of being created then, on the path of every Dagster pod.
+// It is only a head start: if it fails, up says so and goes on, and the
+// chart's pods provision what is missing as they would have anyway.
+func (u *Up) startVolumes(ctx context.Context, claims []corev1.PersistentVolumeClaim) *volumesStep {
+	cfg, out := u.Config, u.Out
+	s := &volumesStep{done: make(chan struct{})}
+	step := out.Start("volumes")
+	go func() {
+		defer close(s.done)
+		kc, err := connect(cfg)
+		if err == nil {
+			err = ensureNamespace(ctx, kc.Clientset, cfg.Namespace)
+		}
+		var bound []string
+		if err == nil {
+			bound, err = kube.ProvisionClaims(ctx, kc.Clientset, cfg.Namespace, claims, provisionTimeout)
+		}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			step.Fail("")
+		case err != nil:
+			step.Skip("not ahead of the chart: " + err.Error())
+		default:
+			step.Done(fmt.Sprintf("%d %s bound while images load: %s", len(bound), plural(len(bound), "claim", "claims"), strings.Join(bound, ", ")))
+		}
+	}()
+	return s
 }
 
 // imagesStep is the "images" step running beside the cluster step.
