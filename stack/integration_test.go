@@ -19,6 +19,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 )
 
@@ -67,6 +68,21 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 	}
 	if info, err := os.Stat(cfg.Cluster.Kubeconfig); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("kubeconfig must be 0600: %v %v", info.Mode(), err)
+	}
+
+	// The release's volume claims were bound while the images loaded: the
+	// chart adopted the one it owns, and the binder pod is gone.
+	kcCold, err := connect(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := kcCold.Clientset.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.ManagedBySelector()})
+	if err != nil || len(pods.Items) != 0 {
+		t.Errorf("pods dagster-dev made itself are left after up: %v %v", pods, err)
+	}
+	logsClaim, err := kcCold.Clientset.CoreV1().PersistentVolumeClaims(cfg.Namespace).Get(ctx, cfg.Release+"-compute-logs", metav1.GetOptions{})
+	if err != nil || logsClaim.Status.Phase != "Bound" || logsClaim.Labels["helm.sh/chart"] == "" {
+		t.Errorf("compute logs claim not bound or not adopted by the chart (no helm.sh/chart label): %+v %v", logsClaim, err)
 	}
 
 	// Warm up: nothing changes, no new Helm revision.
