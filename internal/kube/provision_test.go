@@ -108,3 +108,28 @@ func TestProvisionClaimsTimesOutAndCleansUp(t *testing.T) {
 		t.Errorf("deleted %v, want the binder pod", deleted)
 	}
 }
+
+// Ctrl-C while waiting: the pod is still deleted (with a context of its
+// own), so an interrupted up leaves no binder behind.
+func TestProvisionClaimsCancelledCleansUp(t *testing.T) {
+	client := fake.NewClientset()
+	ctx, cancel := context.WithCancel(context.Background())
+	client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+		p.Name = "binder-3"
+		time.AfterFunc(100*time.Millisecond, cancel)
+		return true, p, nil
+	})
+	var deleted []string
+	client.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		deleted = append(deleted, a.(k8stesting.DeleteAction).GetName())
+		return true, nil, nil
+	})
+	_, err := ProvisionClaims(ctx, client, "ns", []corev1.PersistentVolumeClaim{claim("data", "")}, time.Minute)
+	if err == nil {
+		t.Error("cancelled: nil error")
+	}
+	if strings.Join(deleted, ",") != "binder-3" {
+		t.Errorf("deleted %v, want the binder pod", deleted)
+	}
+}
