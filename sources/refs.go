@@ -47,24 +47,43 @@ func (w Workload) ID() string { return w.Kind + "/" + w.Name }
 // init, regular and ephemeral containers alike.
 func TemplateRefs(spec *corev1.PodSpec) map[string]bool {
 	refs := map[string]bool{}
-	cm := func(name string) {
+	walkRefs(spec, func(ref string, _ bool) { refs[ref] = true })
+	return refs
+}
+
+// RequiredRefs is TemplateRefs less the references marked optional: the
+// kubelet will not start the pod until each of these exists.
+func RequiredRefs(spec *corev1.PodSpec) map[string]bool {
+	refs := map[string]bool{}
+	walkRefs(spec, func(ref string, optional bool) {
+		if !optional {
+			refs[ref] = true
+		}
+	})
+	return refs
+}
+
+// walkRefs calls visit with each ConfigMap/Secret reference of spec
+// ("ConfigMap/name", "Secret/name") and whether it is optional.
+func walkRefs(spec *corev1.PodSpec, visit func(ref string, optional bool)) {
+	cm := func(name string, optional *bool) {
 		if name != "" {
-			refs[config.KindConfigMap+"/"+name] = true
+			visit(config.KindConfigMap+"/"+name, optional != nil && *optional)
 		}
 	}
-	sec := func(name string) {
+	sec := func(name string, optional *bool) {
 		if name != "" {
-			refs[config.KindSecret+"/"+name] = true
+			visit(config.KindSecret+"/"+name, optional != nil && *optional)
 		}
 	}
 	containers := func(cs []corev1.Container) {
 		for _, c := range cs {
 			for _, ef := range c.EnvFrom {
 				if ef.ConfigMapRef != nil {
-					cm(ef.ConfigMapRef.Name)
+					cm(ef.ConfigMapRef.Name, ef.ConfigMapRef.Optional)
 				}
 				if ef.SecretRef != nil {
-					sec(ef.SecretRef.Name)
+					sec(ef.SecretRef.Name, ef.SecretRef.Optional)
 				}
 			}
 			for _, e := range c.Env {
@@ -72,10 +91,10 @@ func TemplateRefs(spec *corev1.PodSpec) map[string]bool {
 					continue
 				}
 				if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
-					cm(r.Name)
+					cm(r.Name, r.Optional)
 				}
 				if r := e.ValueFrom.SecretKeyRef; r != nil {
-					sec(r.Name)
+					sec(r.Name, r.Optional)
 				}
 			}
 		}
@@ -87,23 +106,22 @@ func TemplateRefs(spec *corev1.PodSpec) map[string]bool {
 	}
 	for _, v := range spec.Volumes {
 		if v.ConfigMap != nil {
-			cm(v.ConfigMap.Name)
+			cm(v.ConfigMap.Name, v.ConfigMap.Optional)
 		}
 		if v.Secret != nil {
-			sec(v.Secret.SecretName)
+			sec(v.Secret.SecretName, v.Secret.Optional)
 		}
 		if v.Projected != nil {
 			for _, s := range v.Projected.Sources {
 				if s.ConfigMap != nil {
-					cm(s.ConfigMap.Name)
+					cm(s.ConfigMap.Name, s.ConfigMap.Optional)
 				}
 				if s.Secret != nil {
-					sec(s.Secret.Name)
+					sec(s.Secret.Name, s.Secret.Optional)
 				}
 			}
 		}
 	}
-	return refs
 }
 
 // ConfigHash is the annotation value for a workload: a sha256 over the

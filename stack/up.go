@@ -76,10 +76,15 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	// Everything that can be checked without a cluster is checked first, so
 	// bad input never leaves the cluster half-changed.
 	step := out.Start("check config, values and sources")
-	vals, claims, err := u.checkInputs()
+	vals, rendered, err := u.checkInputs()
 	if err != nil {
 		step.Fail("")
 		return nil, &InputError{Err: err}
+	}
+	claims, err := rendered.VolumeClaims(cfg.Release, cfg.Namespace)
+	if err != nil {
+		step.Fail("")
+		return nil, err
 	}
 	step.Done(fmt.Sprintf("%d values files, %d sources", len(cfg.ValuesFiles), len(cfg.Watch.Sources)))
 
@@ -144,6 +149,10 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	}
 
 	step = out.Start("chart " + cfg.Release)
+	if err := checkReferences(ctx, kc.Clientset, cfg.Namespace, rendered); err != nil {
+		step.Fail("")
+		return nil, err
+	}
 	helmCfg, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
 	if err != nil {
 		step.Fail("")
@@ -209,20 +218,16 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 
 // checkInputs computes the chart values and renders the chart client-side
 // (schema included), and parses every watch source. It returns the values
-// and the volume claims the release will use.
-func (u *Up) checkInputs() (map[string]any, []corev1.PersistentVolumeClaim, error) {
+// and the rendered release.
+func (u *Up) checkInputs() (map[string]any, chart.Manifests, error) {
 	cfg := u.Config
 	vals, err := values.For(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, chart.Manifests{}, err
 	}
 	m, err := chart.Render(cfg.Release, cfg.Namespace, vals)
 	if err != nil {
-		return nil, nil, err
-	}
-	claims, err := m.VolumeClaims(cfg.Release, cfg.Namespace)
-	if err != nil {
-		return nil, nil, err
+		return nil, chart.Manifests{}, err
 	}
 	var errs []error
 	for _, s := range cfg.Watch.Sources {
@@ -231,9 +236,25 @@ func (u *Up) checkInputs() (map[string]any, []corev1.PersistentVolumeClaim, erro
 		}
 	}
 	if len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
+		return nil, chart.Manifests{}, errors.Join(errs...)
 	}
-	return vals, claims, nil
+	return vals, m, nil
+}
+
+// checkReferences refuses a release whose pods require a ConfigMap or
+// Secret that neither the chart nor the namespace has (the sources are
+// applied by then), before Helm writes anything: the kubelet would report
+// it only when it creates the containers, after their init containers ran.
+func checkReferences(ctx context.Context, client kubernetes.Interface, namespace string, m chart.Manifests) error {
+	tmpls, err := m.PodTemplates()
+	if err != nil {
+		return err
+	}
+	readers := make([]sources.Reader, len(tmpls))
+	for i := range tmpls {
+		readers[i] = sources.Reader{ID: tmpls[i].ID(), Spec: &tmpls[i].Spec}
+	}
+	return sources.CheckRefs(ctx, client, namespace, readers, m.Provides())
 }
 
 // ensureKind runs preflight, creates or reuses the kind cluster and

@@ -8,11 +8,13 @@ import (
 	"net/http"
 
 	"helm.sh/helm/v3/pkg/action"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/watch"
@@ -50,7 +52,7 @@ func (w *Watch) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rel, err := newChartRelease(cfg, kc.Kubeconfig, kc.Context)
+	rel, err := newChartRelease(cfg, kc)
 	if err != nil {
 		return err
 	}
@@ -86,18 +88,19 @@ func (w *Watch) Run(ctx context.Context) error {
 // through the chart package: chart.Apply upgrades it (no Helm wait; watch
 // waits for exactly the workloads that changed), and the deployed
 // revision's user-supplied values are what watch compares against.
-// kubeconfigPath and kubeContext are those of the environment (Kube's
-// fields).
-func newChartRelease(cfg *config.Config, kubeconfigPath, kubeContext string) (watch.Release, error) {
-	ac, err := chart.NewActionConfig(kubeconfigPath, kubeContext, cfg.Namespace, nil)
+// kc is the environment's connection.
+func newChartRelease(cfg *config.Config, kc *kube.Client) (watch.Release, error) {
+	ac, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &chartRelease{ac: ac, namespace: cfg.Namespace, name: cfg.Release}, nil
+	return &chartRelease{ac: ac, client: kc.Clientset, namespace: cfg.Namespace, name: cfg.Release}, nil
 }
 
 type chartRelease struct {
-	ac        *action.Configuration
+	ac *action.Configuration
+	// client checks the references of the pods an upgrade would deploy.
+	client    kubernetes.Interface
 	namespace string
 	name      string
 }
@@ -112,9 +115,18 @@ func (r *chartRelease) Values(context.Context) (map[string]any, bool, error) {
 }
 
 // Upgrade applies vals; watch calls it only for an installed release, so
-// chart.Apply's install branch is never taken from here.
+// chart.Apply's install branch is never taken from here. Values whose pods
+// would require a ConfigMap or Secret that does not exist are refused, as
+// `up` refuses them, before Helm writes anything.
 func (r *chartRelease) Upgrade(ctx context.Context, vals map[string]any) error {
-	_, err := (&chart.Apply{Config: r.ac, Namespace: r.namespace, ReleaseName: r.name, Values: vals}).Run(ctx)
+	m, err := chart.Render(r.name, r.namespace, vals)
+	if err != nil {
+		return err
+	}
+	if err := checkReferences(ctx, r.client, r.namespace, m); err != nil {
+		return fmt.Errorf("%w; nothing applied, release %s keeps its values", err, r.name)
+	}
+	_, err = (&chart.Apply{Config: r.ac, Namespace: r.namespace, ReleaseName: r.name, Values: vals}).Run(ctx)
 	return err
 }
 

@@ -2,8 +2,10 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -11,8 +13,10 @@ import (
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/storage"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/sources"
 )
 
 // The adapter against the real chart package and Helm SDK, with Helm's
@@ -24,7 +28,7 @@ func TestChartRelease(t *testing.T) {
 		Capabilities: chartutil.DefaultCapabilities,
 		Log:          func(string, ...any) {},
 	}
-	r := &chartRelease{ac: ac, namespace: "dagster", name: "dagster"}
+	r := &chartRelease{ac: ac, client: fake.NewClientset(), namespace: "dagster", name: "dagster"}
 	ctx := context.Background()
 	if _, installed, err := r.Values(ctx); err != nil || installed {
 		t.Fatalf("empty storage: installed=%v err=%v", installed, err)
@@ -44,6 +48,18 @@ func TestChartRelease(t *testing.T) {
 	got, _, err = r.Values(ctx)
 	if err != nil || !reflect.DeepEqual(got, second) {
 		t.Fatalf("after upgrade: %v %v", got, err)
+	}
+
+	// Values whose pods would need a Secret nobody created: refused before
+	// Helm writes a revision.
+	third := map[string]any{"dagit": map[string]any{"env_secrets": []any{"late-secret"}}}
+	err = r.Upgrade(ctx, third)
+	var missing *sources.MissingRefsError
+	if !errors.As(err, &missing) || !strings.Contains(err.Error(), "nothing applied") {
+		t.Fatalf("upgrade with a missing Secret: %v", err)
+	}
+	if got, _, _ := r.Values(ctx); !reflect.DeepEqual(got, second) {
+		t.Errorf("a refused upgrade changed the release's values to %v", got)
 	}
 	if r.Name() != "dagster" {
 		t.Error(r.Name())

@@ -59,10 +59,10 @@
 // re-reading the files each time, and each retry is reported. Cancelling the
 // context (Ctrl-C) stops everything and returns nil.
 //
-// A rollout that fails (a pod crash-loops, a Secret it reads is missing, the
+// A rollout that fails (a pod crash-loops, a Secret it reads was deleted, the
 // node's disk is full) is reported with its cause, and then followed
 // (readiness.WaitRecovered): Kubernetes keeps retrying it, and when it
-// succeeds without a new save (the Secret was created, space was freed)
+// succeeds without a new save (the Secret is back, space was freed)
 // watch reports that the workload recovered. A later change that restarts
 // the same workload takes the follow over.
 package watch
