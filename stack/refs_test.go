@@ -3,6 +3,8 @@ package stack
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -18,7 +20,16 @@ import (
 // otherwise every up would be refused on an empty namespace. A Secret
 // named in the values that nothing creates is refused, naming its readers.
 func TestCheckReferences(t *testing.T) {
-	for _, file := range []string{"../e2e/offline/dagster-dev.yaml", "../e2e/offline/dagster-dev-k8s.yaml"} {
+	// Also a project with a path code location (its own code server).
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "analytics"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	project := filepath.Join(dir, "dagster-dev.yaml")
+	if err := os.WriteFile(project, []byte("codeLocations:\n  - {name: analytics, path: ./analytics, module: analytics.definitions}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{"../e2e/offline/dagster-dev.yaml", "../e2e/offline/dagster-dev-k8s.yaml", project} {
 		cfg, err := config.Load(file)
 		if err != nil {
 			t.Fatal(err)
