@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -23,38 +24,35 @@ func (t PodTemplate) ID() string { return t.Kind + "/" + t.Name }
 func (m Manifests) PodTemplates() ([]PodTemplate, error) {
 	var out []PodTemplate
 	for _, o := range m.Objects {
-		var tmpl *corev1.PodTemplateSpec
+		var spec *corev1.PodTemplateSpec
+		var err error
 		switch o.GetKind() {
 		case "Deployment":
-			var d appsv1.Deployment
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
-				return nil, fmt.Errorf("chart Deployment %s: %w", o.GetName(), err)
-			}
-			tmpl = &d.Spec.Template
+			spec, err = templateOf(o, func(d *appsv1.Deployment) *corev1.PodTemplateSpec { return &d.Spec.Template })
 		case "StatefulSet":
-			var s appsv1.StatefulSet
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &s); err != nil {
-				return nil, fmt.Errorf("chart StatefulSet %s: %w", o.GetName(), err)
-			}
-			tmpl = &s.Spec.Template
+			spec, err = templateOf(o, func(s *appsv1.StatefulSet) *corev1.PodTemplateSpec { return &s.Spec.Template })
 		case "DaemonSet":
-			var d appsv1.DaemonSet
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
-				return nil, fmt.Errorf("chart DaemonSet %s: %w", o.GetName(), err)
-			}
-			tmpl = &d.Spec.Template
+			spec, err = templateOf(o, func(d *appsv1.DaemonSet) *corev1.PodTemplateSpec { return &d.Spec.Template })
 		case "Job":
-			var j batchv1.Job
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &j); err != nil {
-				return nil, fmt.Errorf("chart Job %s: %w", o.GetName(), err)
-			}
-			tmpl = &j.Spec.Template
+			spec, err = templateOf(o, func(j *batchv1.Job) *corev1.PodTemplateSpec { return &j.Spec.Template })
 		default:
 			continue
 		}
-		out = append(out, PodTemplate{Kind: o.GetKind(), Name: o.GetName(), Spec: tmpl.Spec})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, PodTemplate{Kind: o.GetKind(), Name: o.GetName(), Spec: spec.Spec})
 	}
 	return out, nil
+}
+
+// templateOf decodes o as a T and returns its pod template.
+func templateOf[T any](o *unstructured.Unstructured, template func(*T) *corev1.PodTemplateSpec) (*corev1.PodTemplateSpec, error) {
+	var obj T
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &obj); err != nil {
+		return nil, fmt.Errorf("chart %s %s: %w", o.GetKind(), o.GetName(), err)
+	}
+	return template(&obj), nil
 }
 
 // Provides returns the ConfigMaps and Secrets the release itself creates,

@@ -88,6 +88,20 @@ func TestSyncRetriesWhileTheAPIServerIsUnreachable(t *testing.T) {
 	}
 }
 
+// stopRun cancels a Run and expects it to return nil promptly.
+func stopRun(t *testing.T, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop on cancel")
+	}
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -154,15 +168,7 @@ func TestRunWatchesRecoversAndStops(t *testing.T) {
 		t.Fatal("deleting the file changed the object")
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run after cancel: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not stop on cancel")
-	}
+	stopRun(t, cancel, done)
 	if _, err := client.CoordinationV1().Leases(ns).Get(context.Background(), LeaseName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("lease not released: %v", err)
 	}
@@ -366,15 +372,7 @@ func TestRunReportsAFailedRolloutThatRecovers(t *testing.T) {
 		t.Errorf("%d recovery reports for StatefulSet/db, want 1 (the superseded follower must stay quiet)", n)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run after cancel: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not stop on cancel")
-	}
+	stopRun(t, cancel, done)
 	if n := len(r.live("Deployment/dagit")) + len(r.live("StatefulSet/db")); n != 0 {
 		t.Errorf("%d followers still running after Run returned", n)
 	}
