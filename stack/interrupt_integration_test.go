@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dagster-dev/dagster-dev/chart"
@@ -30,7 +31,7 @@ type interruptPoint struct {
 }
 
 // TestInterruptedUpConverges presses Ctrl-C (SIGINT to the real binary) at
-// eleven points of a cold up, one after the other on the same cluster, each
+// twelve points of a cold up, one after the other on the same cluster, each
 // later up going on from what the earlier ones left: before anything exists,
 // while kind creates the cluster, while images load, inside the Helm write,
 // while workloads start. After each, nothing may be left pending; at the
@@ -57,7 +58,10 @@ func TestInterruptedUpConverges(t *testing.T) {
 		// Inside kind's create, which cannot be stopped half-way: up waits
 		// for it so the new cluster is recorded as its own (down deletes it).
 		{"cluster ", 3 * time.Second, time.Minute},
-		{"images", time.Second, 0}, // the cluster exists now: loads start at once
+		// The cluster exists, its claims do not: they are being bound
+		// beside the images (the binder pod must not be left behind).
+		{"volumes", 300 * time.Millisecond, 0},
+		{"images", time.Second, 0}, // loads start at once
 		{"images", 6 * time.Second, 0},
 		{"namespace and sources", 0, 0},
 		{"chart ", 200 * time.Millisecond, 0}, // inside the Helm install
@@ -103,7 +107,7 @@ func TestInterruptedUpConverges(t *testing.T) {
 		}
 	}
 
-	if interrupted < 10 {
+	if interrupted < 11 {
 		t.Fatalf("only %d of %d points interrupted an up", interrupted, len(points))
 	}
 
@@ -234,6 +238,13 @@ func assertNothingPending(t *testing.T, cfg *config.Config, point int) {
 	helmCfg, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
 	if err != nil {
 		t.Fatalf("point %d: %v", point, err)
+	}
+	pods, err := kc.Clientset.CoreV1().Pods(cfg.Namespace).List(context.Background(), metav1.ListOptions{LabelSelector: kube.ManagedBySelector()})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatalf("point %d: %v", point, err)
+	}
+	if err == nil && len(pods.Items) > 0 {
+		t.Errorf("point %d: pods dagster-dev made itself are left: %s", point, pods.Items[0].Name)
 	}
 	h, err := helmCfg.Releases.History(cfg.Release)
 	if err != nil {

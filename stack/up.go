@@ -325,7 +325,7 @@ func (u *Up) ensureKind(ctx context.Context, claims []corev1.PersistentVolumeCla
 		step.Done("reused")
 	}
 	vols := &volumesStep{done: make(chan struct{})}
-	if ens.Created && len(images) > 0 && len(claims) > 0 {
+	if len(images) > 0 && len(claims) > 0 {
 		vols = u.startVolumes(ctx, claims)
 	} else {
 		close(vols.done)
@@ -347,21 +347,28 @@ const provisionTimeout = time.Minute
 // startVolumes provisions the release's volume claims in the background
 // (kube.ProvisionClaims), so PostgreSQL's volume is ready when the chart is
 // installed instead of being created then, on the path of every Dagster pod.
-// It is only a head start: if it fails, up says so and goes on, and the
-// chart's pods provision what is missing as they would have anyway.
+// The step shows only when a claim is missing or unbound (a new cluster, an
+// up interrupted before the chart). It is only a head start: if it fails,
+// up says so and goes on, and the chart's pods provision what is missing
+// as they would have anyway.
 func (u *Up) startVolumes(ctx context.Context, claims []corev1.PersistentVolumeClaim) *volumesStep {
 	cfg, out := u.Config, u.Out
 	s := &volumesStep{done: make(chan struct{})}
-	step := out.Start("volumes")
 	go func() {
 		defer close(s.done)
 		kc, err := connect(cfg)
-		if err == nil {
-			err = ensureNamespace(ctx, kc.Clientset, cfg.Namespace)
+		if err != nil {
+			return // the steps after the images report it
 		}
+		todo, err := kube.UnboundClaims(ctx, kc.Clientset, cfg.Namespace, claims)
+		if err != nil || len(todo) == 0 {
+			return
+		}
+		step := out.Start("volumes")
+		err = ensureNamespace(ctx, kc.Clientset, cfg.Namespace)
 		var bound []string
 		if err == nil {
-			bound, err = kube.ProvisionClaims(ctx, kc.Clientset, cfg.Namespace, claims, provisionTimeout)
+			bound, err = kube.ProvisionClaims(ctx, kc.Clientset, cfg.Namespace, todo, provisionTimeout)
 		}
 		switch {
 		case err != nil && ctx.Err() != nil:

@@ -17,6 +17,24 @@ import (
 // pullPolicy Never keeps the node from ever pulling it: no image is needed.
 const binderImage = "dagster-dev.invalid/volume-binder:never-runs"
 
+// UnboundClaims returns the claims that do not exist in namespace or are
+// not bound yet: what ProvisionClaims has to do.
+func UnboundClaims(ctx context.Context, client kubernetes.Interface, namespace string, claims []corev1.PersistentVolumeClaim) ([]corev1.PersistentVolumeClaim, error) {
+	var out []corev1.PersistentVolumeClaim
+	for _, c := range claims {
+		got, err := client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, c.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("reading PersistentVolumeClaim %s: %w", c.Name, err)
+		case got.Status.Phase == corev1.ClaimBound:
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // ProvisionClaims makes claims exist and be bound to a volume now, not when
 // the first pod that uses them is scheduled. With a WaitForFirstConsumer
 // storage class (kind's local-path) provisioning starts only then and takes
@@ -27,20 +45,16 @@ const binderImage = "dagster-dev.invalid/volume-binder:never-runs"
 // create the volumes; the pod is deleted once they are bound (or on any
 // failure). It returns the names of the claims it bound.
 func ProvisionClaims(ctx context.Context, client kubernetes.Interface, namespace string, claims []corev1.PersistentVolumeClaim, timeout time.Duration) ([]string, error) {
+	todo, err := UnboundClaims(ctx, client, namespace, claims)
+	if err != nil {
+		return nil, err
+	}
 	var unbound []string
-	for i := range claims {
-		c := &claims[i]
-		got, err := client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, c.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			c.Namespace = namespace
-			if _, err := client.CoreV1().PersistentVolumeClaims(namespace).Create(ctx, c, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-				return nil, fmt.Errorf("creating PersistentVolumeClaim %s: %w", c.Name, err)
-			}
-		case err != nil:
-			return nil, fmt.Errorf("reading PersistentVolumeClaim %s: %w", c.Name, err)
-		case got.Status.Phase == corev1.ClaimBound:
-			continue
+	for i := range todo {
+		c := &todo[i]
+		c.Namespace = namespace
+		if _, err := client.CoreV1().PersistentVolumeClaims(namespace).Create(ctx, c, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating PersistentVolumeClaim %s: %w", c.Name, err)
 		}
 		unbound = append(unbound, c.Name)
 	}
