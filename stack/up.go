@@ -324,13 +324,18 @@ func (u *Up) ensureKind(ctx context.Context, claims []corev1.PersistentVolumeCla
 	default:
 		step.Done("reused")
 	}
-	vols := &volumesStep{done: make(chan struct{})}
+	vols := &volumesStep{done: make(chan struct{}), cancel: func() {}}
 	if len(images) > 0 && len(claims) > 0 {
 		vols = u.startVolumes(ctx, claims)
 	} else {
 		close(vols.done)
 	}
 	loads, err := imgs.wait()
+	if err != nil {
+		// The volumes are a head start for a chart that will not be
+		// installed now; on a full disk they could wait out their timeout.
+		vols.cancel()
+	}
 	<-vols.done
 	if err != nil {
 		return nil, nil, nil, err
@@ -339,7 +344,10 @@ func (u *Up) ensureKind(ctx context.Context, claims []corev1.PersistentVolumeCla
 }
 
 // volumesStep is the "volumes" step running beside the images step.
-type volumesStep struct{ done chan struct{} }
+type volumesStep struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+}
 
 // provisionTimeout bounds the early provisioning; local-path takes seconds.
 const provisionTimeout = time.Minute
@@ -353,12 +361,17 @@ const provisionTimeout = time.Minute
 // as they would have anyway.
 func (u *Up) startVolumes(ctx context.Context, claims []corev1.PersistentVolumeClaim) *volumesStep {
 	cfg, out := u.Config, u.Out
-	s := &volumesStep{done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &volumesStep{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(s.done)
+		defer cancel()
 		kc, err := connect(cfg)
 		if err != nil {
 			return // the steps after the images report it
+		}
+		if err := kube.DeleteStaleBinders(ctx, kc.Clientset, cfg.Namespace); err != nil {
+			return
 		}
 		todo, err := kube.UnboundClaims(ctx, kc.Clientset, cfg.Namespace, claims)
 		if err != nil || len(todo) == 0 {
@@ -372,7 +385,7 @@ func (u *Up) startVolumes(ctx context.Context, claims []corev1.PersistentVolumeC
 		}
 		switch {
 		case err != nil && ctx.Err() != nil:
-			step.Fail("")
+			step.Skip("stopped")
 		case err != nil:
 			step.Skip("not ahead of the chart: " + err.Error())
 		default:

@@ -30,6 +30,9 @@ const (
 	LabelCreatedBy = "app.kubernetes.io/created-by"
 	// LabelRunID is set by Dagster on the run and step Jobs it launches.
 	LabelRunID = "dagster/run-id"
+	// LabelVolumeBinder marks the short-lived pod ProvisionClaims binds
+	// claims with.
+	LabelVolumeBinder = "dagster-dev.io/volume-binder"
 
 	// HelmReleaseAnnotation is set by Helm (3.2+) on every object it
 	// creates, subcharts included: it finds the release's objects without

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
@@ -95,13 +96,37 @@ func ProvisionClaims(ctx context.Context, client kubernetes.Interface, namespace
 	return unbound, nil
 }
 
+func binderLabels() map[string]string {
+	l := ManagedByLabels()
+	l[LabelVolumeBinder] = "true"
+	return l
+}
+
+// DeleteStaleBinders deletes binder pods an earlier ProvisionClaims left
+// (its process was killed before it could): one would otherwise sit in the
+// namespace for good, its image never pulled.
+func DeleteStaleBinders(ctx context.Context, client kubernetes.Interface, namespace string) error {
+	sel := labels.SelectorFromSet(labels.Set{LabelVolumeBinder: "true"}).String()
+	pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return fmt.Errorf("listing volume binder pods: %w", err)
+	}
+	for _, p := range pods.Items {
+		err := client.CoreV1().Pods(namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting stale volume binder pod %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
 // binderPod mounts the claims and would pass the restricted Pod Security
 // Standard, which the namespaces dagster-dev creates enforce.
 func binderPod(claims []string) *corev1.Pod {
 	yes, no := true, false
 	user := int64(65534)
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "dagster-dev-volume-binder-", Labels: ManagedByLabels()},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "dagster-dev-volume-binder-", Labels: binderLabels()},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			TerminationGracePeriodSeconds: new(int64),

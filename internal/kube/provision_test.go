@@ -133,3 +133,22 @@ func TestProvisionClaimsCancelledCleansUp(t *testing.T) {
 		t.Errorf("deleted %v, want the binder pod", deleted)
 	}
 }
+
+// A binder left by a killed up is deleted by the next; other pods stay.
+func TestDeleteStaleBinders(t *testing.T) {
+	stale := binderPod([]string{"data"})
+	stale.Name, stale.Namespace = "dagster-dev-volume-binder-old", "ns"
+	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dagit", Namespace: "ns", Labels: map[string]string{LabelManagedBy: "Helm"}}}
+	client := fake.NewClientset(stale, other)
+	if err := DeleteStaleBinders(context.Background(), client, "ns"); err != nil {
+		t.Fatal(err)
+	}
+	pods, _ := client.CoreV1().Pods("ns").List(context.Background(), metav1.ListOptions{})
+	var left []string
+	for _, p := range pods.Items {
+		left = append(left, p.Name)
+	}
+	if strings.Join(left, ",") != "dagit" {
+		t.Errorf("pods left %v, want only dagit", left)
+	}
+}
