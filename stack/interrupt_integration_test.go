@@ -87,6 +87,9 @@ func TestInterruptedUpConverges(t *testing.T) {
 		if within == 0 {
 			within = 10 * time.Second
 		}
+		if res.exit != 130 {
+			t.Errorf("point %d: up exited %d after Ctrl-C, want 130 (interrupted)", i+1, res.exit)
+		}
 		if res.exitAfter > within {
 			t.Errorf("point %d: up took %s to exit after Ctrl-C (want <= %s)", i+1, res.exitAfter, within)
 		}

@@ -78,7 +78,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	return report(stderr, app.RunContext(ctx, args))
+	return report(stderr, afterInterrupt(ctx, app.RunContext(ctx, args)))
+}
+
+// afterInterrupt makes an error that ended a command the user interrupted
+// an interrupt. Ctrl-C reaches the whole process group: a child (docker
+// exec streaming an image, say) may die of it and fail before our context
+// says why, and its failure is no news to the user who stopped it.
+func afterInterrupt(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w (%w)", context.Canceled, err)
+	}
+	return err
 }
 
 // signalContext cancels on the first Ctrl-C or SIGTERM so every operation
@@ -91,8 +102,8 @@ func signalContext() (context.Context, func()) {
 	go func() {
 		select {
 		case <-ch:
-			fmt.Fprintln(os.Stderr, "\nstopping cleanly (press Ctrl-C again to force)…")
 			cancel()
+			fmt.Fprintln(os.Stderr, "\nstopping cleanly (press Ctrl-C again to force)…")
 		case <-ctx.Done():
 			return
 		}

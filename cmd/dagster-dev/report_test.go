@@ -155,3 +155,22 @@ func TestReportInterruptAndNil(t *testing.T) {
 		t.Errorf("canceled: exit %d, output %q", code, buf.String())
 	}
 }
+
+// A child that died of the user's Ctrl-C fails with its own words (exit
+// status 1); once our context is cancelled, the command reports the
+// interrupt, not that failure. Without an interrupt errors stay as they are.
+func TestAfterInterrupt(t *testing.T) {
+	childErr := errors.New(`failed to load image: command "docker exec … ctr images import -" failed with error: exit status 1`)
+	ctx, cancel := context.WithCancel(context.Background())
+	if got := afterInterrupt(ctx, childErr); got != childErr {
+		t.Errorf("not interrupted: %v", got)
+	}
+	cancel()
+	var b bytes.Buffer
+	if code := report(&b, afterInterrupt(ctx, childErr)); code != exitInterrupted || b.String() != "interrupted\n" {
+		t.Errorf("interrupted: exit %d, %q", code, b.String())
+	}
+	if afterInterrupt(ctx, nil) != nil {
+		t.Error("a command that finished despite the signal must stay a success")
+	}
+}
