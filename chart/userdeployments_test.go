@@ -632,13 +632,21 @@ func TestBundledLocationUnchanged(t *testing.T) {
 	probe, _, _ := unstructured.NestedMap(nested(t, got["Deployment/dagster-user-code"].(map[string]any), "spec", "template", "spec", "containers").([]any)[0].(map[string]any), "readinessProbe")
 	c["readinessProbe"] = probe
 	// The wait for the code server checks its health through grpcio
-	// instead of importing Dagster.
+	// instead of importing Dagster; the wait for PostgreSQL cuts each try
+	// at 3 s (a DNS lookup can hang after a restart) and retries every 1 s.
 	for _, name := range []string{"dagster-dagit", "dagster-daemon"} {
 		key := "Deployment/" + name + " initContainers"
 		gotInits, oldInits := got[key].([]any), before[key].([]any)
 		for i, ic := range oldInits {
-			if ic.(map[string]any)["name"] == "wait-for-user-code" && i < len(gotInits) {
-				oldInits[i] = gotInits[i]
+			switch ic.(map[string]any)["name"] {
+			case "wait-for-user-code":
+				if i < len(gotInits) {
+					oldInits[i] = gotInits[i]
+				}
+			case "wait-for-postgresql":
+				if i < len(gotInits) {
+					ic.(map[string]any)["command"] = gotInits[i].(map[string]any)["command"]
+				}
 			}
 		}
 	}

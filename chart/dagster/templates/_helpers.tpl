@@ -297,6 +297,9 @@ ConfigMaps or Secrets is shadowed by `env` (which beats every envFrom source).
 {{/*
 Init container: wait until PostgreSQL accepts connections (pg_isready from the postgres image).
 Init containers run with their pod's container securityContext: (dict "ctx" $ "own" <securityContext>).
+Each try is cut at 3 s: after a node or Docker restart the cluster DNS is restarted under it, and a
+lookup sent to the old DNS pod would otherwise hang for the resolver's 5 s timeout and retries
+(measured: one try took 13 s after DNS already answered again).
 */}}
 {{- define "dagster.initWaitForPostgres" -}}
 {{- $sc := .own -}}
@@ -310,8 +313,8 @@ Init containers run with their pod's container securityContext: (dict "ctx" $ "o
     - /bin/sh
     - -c
     - |
-      until pg_isready -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE"; do
-        echo "waiting for PostgreSQL at $PGHOST:$PGPORT"; sleep 2
+      until timeout 3 pg_isready -t 2 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE"; do
+        echo "waiting for PostgreSQL at $PGHOST:$PGPORT"; sleep 1
       done
   env:
     - name: PGHOST
