@@ -8,14 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-)
 
-// Helm's ownership metadata: an object that carries it for this release is
-// adopted by `helm install` instead of refused as a conflict.
-const (
-	helmManagedByLabel        = "app.kubernetes.io/managed-by"
-	helmReleaseNameAnnotation = "meta.helm.sh/release-name"
-	helmReleaseNSAnnotation   = "meta.helm.sh/release-namespace"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // VolumeClaims lists the PersistentVolumeClaims the release will use, as
@@ -34,12 +28,12 @@ func (m Manifests) VolumeClaims(release, namespace string) ([]corev1.PersistentV
 		if pvc.Labels == nil {
 			pvc.Labels = map[string]string{}
 		}
-		pvc.Labels[helmManagedByLabel] = "Helm"
+		pvc.Labels[kube.LabelManagedBy] = kube.HelmManagedByValue
 		if pvc.Annotations == nil {
 			pvc.Annotations = map[string]string{}
 		}
-		pvc.Annotations[helmReleaseNameAnnotation] = release
-		pvc.Annotations[helmReleaseNSAnnotation] = namespace
+		pvc.Annotations[kube.HelmReleaseAnnotation] = release
+		pvc.Annotations[kube.HelmNamespaceAnnotation] = namespace
 		out = append(out, pvc)
 	}
 	for _, o := range m.OfKind("StatefulSet") {

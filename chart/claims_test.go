@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // The claims up provisions ahead of the chart must be exactly the ones the
@@ -42,7 +44,7 @@ func TestVolumeClaims(t *testing.T) {
 			t.Errorf("PostgreSQL claim labels %v lack the StatefulSet selector's %s=%v", pg.Labels, k, v)
 		}
 	}
-	if pg.Annotations[helmReleaseNameAnnotation] != "" {
+	if pg.Annotations[kube.HelmReleaseAnnotation] != "" {
 		t.Errorf("a StatefulSet's claim is not Helm's: %v", pg.Annotations)
 	}
 	if got := pg.Spec.AccessModes; !reflect.DeepEqual(got, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}) {
@@ -56,7 +58,7 @@ func TestVolumeClaims(t *testing.T) {
 	if logs.Name == "" {
 		t.Fatalf("no compute logs claim in %v", reflect.ValueOf(byName).MapKeys())
 	}
-	if logs.Labels[helmManagedByLabel] != "Helm" || logs.Annotations[helmReleaseNameAnnotation] != "rel" || logs.Annotations[helmReleaseNSAnnotation] != "team-ns" {
+	if logs.Labels[kube.LabelManagedBy] != kube.HelmManagedByValue || logs.Annotations[kube.HelmReleaseAnnotation] != "rel" || logs.Annotations[kube.HelmNamespaceAnnotation] != "team-ns" {
 		t.Errorf("compute logs claim lacks Helm's ownership metadata: labels %v annotations %v", logs.Labels, logs.Annotations)
 	}
 

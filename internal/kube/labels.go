@@ -38,7 +38,14 @@ const (
 	// creates, subcharts included: it finds the release's objects without
 	// relying on how each template labels them.
 	HelmReleaseAnnotation = "meta.helm.sh/release-name"
+	// HelmNamespaceAnnotation is its namespace twin; with both and
+	// LabelManagedBy=HelmManagedByValue an existing object is adopted by
+	// `helm install` instead of refused as a conflict.
+	HelmNamespaceAnnotation = "meta.helm.sh/release-namespace"
 )
+
+// HelmManagedByValue is LabelManagedBy's value on what Helm creates.
+const HelmManagedByValue = "Helm"
 
 // ManagedByValue is LabelManagedBy's value on what dagster-dev creates.
 const ManagedByValue = "dagster-dev"
