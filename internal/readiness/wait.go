@@ -76,12 +76,10 @@ func Wait(ctx context.Context, client kubernetes.Interface, namespace, selector 
 // kubectl spellings ("Deployment", "deploy", "sts", ...). Failures and
 // timeouts are reported as by Wait.
 func WaitRollout(ctx context.Context, client kubernetes.Interface, namespace, kind, name string, timeout time.Duration) error {
-	k, err := parseWorkloadKind(kind)
+	w, err := newRolloutWaiter(client, namespace, kind, name)
 	if err != nil {
 		return err
 	}
-	w := newWaiter(client, namespace)
-	w.kind, w.name = k, name
 	return w.run(ctx, timeout)
 }
 
@@ -93,14 +91,23 @@ func WaitRollout(ctx context.Context, client kubernetes.Interface, namespace, ki
 // error; a workload that is deleted, or that may not be read, ends it with
 // that error too.
 func WaitRecovered(ctx context.Context, client kubernetes.Interface, namespace, kind, name string) error {
-	k, err := parseWorkloadKind(kind)
+	w, err := newRolloutWaiter(client, namespace, kind, name)
 	if err != nil {
 		return err
 	}
-	w := newWaiter(client, namespace)
-	w.kind, w.name = k, name
 	w.throughFailures = true
 	return w.run(ctx, 0)
+}
+
+// newRolloutWaiter is a waiter for one workload's rollout.
+func newRolloutWaiter(client kubernetes.Interface, namespace, kind, name string) (*waiter, error) {
+	k, err := parseWorkloadKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	w := newWaiter(client, namespace)
+	w.kind, w.name = k, name
+	return w, nil
 }
 
 func parseWorkloadKind(kind string) (string, error) {
