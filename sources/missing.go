@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
@@ -81,19 +79,14 @@ func CheckRefs(ctx context.Context, client kubernetes.Interface, namespace strin
 	var missing []MissingRef
 	for _, ref := range refs {
 		kind, name, _ := strings.Cut(ref, "/")
-		var err error
-		if kind == config.KindSecret {
-			_, err = client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
-		} else {
-			_, err = client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
-		}
+		live, err := getLive(ctx, client, namespace, kind, name)
 		switch {
-		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("reading %s %s: %w", kind, name, err)
+		case live == nil:
 			by := readBy[ref]
 			sort.Strings(by)
 			missing = append(missing, MissingRef{Ref: ref, ReadBy: by})
-		case err != nil:
-			return fmt.Errorf("reading %s %s: %w", kind, name, err)
 		}
 	}
 	if len(missing) > 0 {
