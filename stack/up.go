@@ -258,7 +258,8 @@ func checkReferences(ctx context.Context, client kubernetes.Interface, namespace
 }
 
 // ensureKind runs preflight, creates or reuses the kind cluster and
-// side-loads images. On a new cluster the release's volume claims are
+// side-loads images. The release's volume claims that are missing or
+// unbound (a new cluster, an up interrupted before the chart) are
 // provisioned while the images load.
 func (u *Up) ensureKind(ctx context.Context, claims []corev1.PersistentVolumeClaim) (*cluster.EnsureResult, map[string]string, map[string]cluster.LocalImage, error) {
 	cfg, out := u.Config, u.Out
