@@ -162,9 +162,3 @@ func (p Poll) Every() time.Duration {
 	}
 	return p.Interval
 }
-
-// parentDone distinguishes "our own timeout fired" from "the caller gave
-// up" (Ctrl-C): only the former is worth a message of its own.
-func parentDone(ctx context.Context) bool {
-	return errors.Is(context.Cause(ctx), context.Canceled)
-}

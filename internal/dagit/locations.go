@@ -8,8 +8,6 @@ import (
 	"math"
 	"strings"
 	"time"
-
-	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Location load states (RepositoryLocationLoadStatus).
@@ -166,51 +164,35 @@ func (e *PythonError) Unreachable() bool {
 // unreachable server and an unreachable Dagit (connection refused while it
 // restarts) are waited out.
 func (c *Client) WaitLocation(ctx context.Context, name string, p Poll) (LocationState, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
-	var last LocationState
-	var lastErr, final error
-	err := wait.PollUntilContextCancel(ctx, p.Every(), true, func(ctx context.Context) (bool, error) {
+	try := func(ctx context.Context, last LocationState) (LocationState, bool, error) {
 		st, err := c.Location(ctx, name)
 		switch {
-		case ctx.Err() != nil:
-			// The deadline cut the request short: report below.
+		case err == nil && st.LoadStatus == LocationLoaded && st.LoadError != nil && !st.LoadError.Unreachable():
+			return st, true, fmt.Errorf("code location %q failed to load:\n%s", name, st.LoadError.Error())
 		case err == nil:
-			last, lastErr = st, nil
-			if st.Ready() {
-				return true, nil
-			}
-			if st.LoadStatus == LocationLoaded && st.LoadError != nil && !st.LoadError.Unreachable() {
-				final = fmt.Errorf("code location %q failed to load:\n%s", name, st.LoadError.Error())
-				return true, nil
-			}
+			return st, st.Ready(), nil
 		case IsTemporary(err):
-			lastErr = err
-		default:
-			final = err
-			return true, nil
+			return last, false, err
 		}
-		return false, nil
-	})
-	if err == nil {
-		return last, final
+		return last, true, err
 	}
-	if parentDone(ctx) {
-		return last, ctx.Err()
-	}
-	msg := fmt.Sprintf("code location %q not loaded after %s: %s", name, p.Timeout, last)
-	if lastErr != nil {
-		msg = fmt.Sprintf("code location %q not loaded after %s; last error: %v", name, p.Timeout, lastErr)
-	} else if !last.Found {
-		// Name the locations that do exist: a renamed location is the
-		// usual cause.
-		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if names, err := c.LocationNames(lctx); err == nil {
-			msg += fmt.Sprintf(" (the workspace has: %s)", text.ListOrNone(names))
+	timedOut := func(last LocationState, lastErr error) error {
+		if lastErr != nil {
+			return fmt.Errorf("code location %q not loaded after %s; last error: %v", name, p.Timeout, lastErr)
 		}
-		lcancel()
+		msg := fmt.Sprintf("code location %q not loaded after %s: %s", name, p.Timeout, last)
+		if !last.Found {
+			// Name the locations that do exist: a renamed location is
+			// the usual cause.
+			lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if names, err := c.LocationNames(lctx); err == nil {
+				msg += fmt.Sprintf(" (the workspace has: %s)", text.ListOrNone(names))
+			}
+			lcancel()
+		}
+		return errors.New(msg)
 	}
-	return last, errors.New(msg)
+	return PollUntil(ctx, p, try, timedOut)
 }
 
 // LocationEntry is one code location of the workspace with everything a
@@ -353,48 +335,37 @@ func (c *Client) ReloadLocation(ctx context.Context, name string) (LocationEntry
 // answers such a reload with DagsterUserCodeUnreachableError, sometimes as
 // an HTTP 500. Errors in the user's code are returned at once.
 func (c *Client) ReloadWhenReachable(ctx context.Context, name string, p Poll) (LocationEntry, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
-	var entry LocationEntry
-	var lastErr error
-	var start time.Time
-	err := wait.PollUntilContextCancel(ctx, p.Every(), true, func(ctx context.Context) (bool, error) {
-		start = time.Now()
+	try := func(ctx context.Context, last LocationEntry) (LocationEntry, bool, error) {
+		start := time.Now()
 		e, err := c.ReloadLocation(ctx, name)
 		switch {
 		case ctx.Err() != nil:
-			return false, nil
+			// Cut short: PollUntil drops this try; ask nothing more.
+			return last, false, err
 		case err == nil && !e.unreachable():
-			entry, lastErr = c.freshEntry(ctx, e), nil
-			return true, nil
+			return c.freshEntry(ctx, e), true, nil
 		case err == nil:
-			entry, lastErr = e, fmt.Errorf("code location %q: %s", name, text.FirstLine(e.LoadError.Message))
-			return false, nil
+			return e, false, fmt.Errorf("code location %q: %s", name, text.FirstLine(e.LoadError.Message))
 		case IsTemporary(err) || unreachable(err):
-			lastErr = err
-			return false, nil
+			return last, false, err
 		}
 		// Reloading a location that failed to load, Dagit 1.13 reloads it
 		// and then answers HTTP 500 with the old error (building its
 		// answer from the workspace as it was before): the workspace
 		// entry holds the result.
 		if l, ok := c.reloadedEntry(ctx, name, err, start); ok {
-			entry, lastErr = l, nil
-			return true, nil
+			return l, true, nil
 		}
-		lastErr = err
-		return true, nil
-	})
-	if err == nil {
-		return entry, lastErr
+		return last, true, err
 	}
-	if parentDone(ctx) {
-		return entry, ctx.Err()
+	timedOut := func(_ LocationEntry, lastErr error) error {
+		if lastErr == nil {
+			// No reload answered before the deadline.
+			lastErr = context.DeadlineExceeded
+		}
+		return fmt.Errorf("reloading code location %q: its code server did not answer within %s: %w", name, p.Timeout, lastErr)
 	}
-	if lastErr == nil {
-		lastErr = err
-	}
-	return entry, fmt.Errorf("reloading code location %q: its code server did not answer within %s: %w", name, p.Timeout, lastErr)
+	return PollUntil(ctx, p, try, timedOut)
 }
 
 // freshEntry reads e's location from the workspace after a successful
@@ -491,51 +462,38 @@ func (e *LocationLoadError) Unwrap() error { return e.Err }
 // with a *LocationLoadError; an unreachable server or Dagit is waited out.
 // A workspace with no location at all is returned as it is.
 func (c *Client) WaitLocations(ctx context.Context, p Poll) ([]LocationEntry, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
-	var last []LocationEntry
-	var lastErr, final error
-	err := wait.PollUntilContextCancel(ctx, p.Every(), true, func(ctx context.Context) (bool, error) {
+	try := func(ctx context.Context, last []LocationEntry) ([]LocationEntry, bool, error) {
 		locs, err := c.Locations(ctx)
 		switch {
-		case ctx.Err() != nil:
 		case err == nil:
-			last, lastErr = locs, nil
 			done := true
 			for _, l := range locs {
 				if l.Failed() {
-					final = &LocationLoadError{Location: l.Name, Err: l.LoadError}
-					return true, nil
+					return locs, true, &LocationLoadError{Location: l.Name, Err: l.LoadError}
 				}
 				done = done && l.Loaded()
 			}
-			return done, nil
+			return locs, done, nil
 		case IsTemporary(err):
-			lastErr = err
-		default:
-			final = err
-			return true, nil
+			return last, false, err
 		}
-		return false, nil
-	})
-	if err == nil {
-		return last, final
+		return last, true, err
 	}
-	if parentDone(ctx) {
-		return last, ctx.Err()
-	}
-	if lastErr != nil {
-		return last, fmt.Errorf("code locations not loaded after %s; last error: %w", p.Timeout, lastErr)
-	}
-	var pending []string
-	for _, l := range last {
-		if !l.Loaded() {
-			st := l.LoadStatus
-			if l.LoadError != nil {
-				st += " with a load error: " + text.FirstLine(l.LoadError.Message)
+	timedOut := func(last []LocationEntry, lastErr error) error {
+		if lastErr != nil {
+			return fmt.Errorf("code locations not loaded after %s; last error: %w", p.Timeout, lastErr)
+		}
+		var pending []string
+		for _, l := range last {
+			if !l.Loaded() {
+				st := l.LoadStatus
+				if l.LoadError != nil {
+					st += " with a load error: " + text.FirstLine(l.LoadError.Message)
+				}
+				pending = append(pending, fmt.Sprintf("%s (%s)", l.Name, st))
 			}
-			pending = append(pending, fmt.Sprintf("%s (%s)", l.Name, st))
 		}
+		return fmt.Errorf("code locations not loaded after %s: %s", p.Timeout, text.ListOrNone(pending))
 	}
-	return last, fmt.Errorf("code locations not loaded after %s: %s", p.Timeout, text.ListOrNone(pending))
+	return PollUntil(ctx, p, try, timedOut)
 }

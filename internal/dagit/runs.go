@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Run statuses Dagster reports (RunStatus in the schema).
@@ -192,43 +190,28 @@ func (e *RunTimeoutError) Error() string {
 // uses it to record the run's Kubernetes Jobs while they exist). An
 // unreachable Dagit is waited out.
 func (c *Client) WaitRun(ctx context.Context, runID string, p Poll, onPoll func(Run)) (Run, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
-	var last Run
-	var lastErr, final error
-	err := wait.PollUntilContextCancel(ctx, p.Every(), true, func(ctx context.Context) (bool, error) {
+	try := func(ctx context.Context, last Run) (Run, bool, error) {
 		r, err := c.Run(ctx, runID)
 		switch {
-		case ctx.Err() != nil:
-			// The deadline cut the request short: report below.
 		case err == nil:
-			last, lastErr = r, nil
-			if onPoll != nil {
+			if onPoll != nil && ctx.Err() == nil {
 				onPoll(r)
 			}
-			if TerminalStatus(r.Status) {
-				return true, nil
-			}
+			return r, TerminalStatus(r.Status), nil
 		case IsTemporary(err):
 			// Dagit restarting (a roll, or Postgres coming back) is not a
 			// verdict on the run.
-			lastErr = err
-		default:
-			final = err
-			return true, nil
+			return last, false, err
 		}
-		return false, nil
-	})
-	if err == nil {
-		return last, final
+		return last, true, err
 	}
-	if parentDone(ctx) {
-		return last, ctx.Err()
+	timedOut := func(last Run, lastErr error) error {
+		if last.Status == "" && lastErr != nil {
+			return fmt.Errorf("run %s: no answer from Dagit within %s: %w", runID, p.Timeout, lastErr)
+		}
+		return &RunTimeoutError{RunID: runID, Status: last.Status, Timeout: p.Timeout}
 	}
-	if last.Status == "" && lastErr != nil {
-		return last, fmt.Errorf("run %s: no answer from Dagit within %s: %w", runID, p.Timeout, lastErr)
-	}
-	return last, &RunTimeoutError{RunID: runID, Status: last.Status, Timeout: p.Timeout}
+	return PollUntil(ctx, p, try, timedOut)
 }
 
 // RunSummary is one entry of the run history.
