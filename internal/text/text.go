@@ -43,3 +43,11 @@ func Indent(s, prefix string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Plural is one when n is 1 and many otherwise, for "1 node", "3 nodes".
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

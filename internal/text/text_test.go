@@ -22,3 +22,11 @@ func TestHelpers(t *testing.T) {
 		t.Errorf("Indent = %q", Indent("a\n\nb", "  "))
 	}
 }
+
+func TestPlural(t *testing.T) {
+	for n, want := range map[int]string{0: "nodes", 1: "node", 2: "nodes", -1: "nodes"} {
+		if got := Plural(n, "node", "nodes"); got != want {
+			t.Errorf("Plural(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
