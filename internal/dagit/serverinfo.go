@@ -11,7 +11,7 @@ import (
 	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
-// serverInfoTimeout bounds one /server_info request of a Client whose HTTP
+// serverInfoRequestTimeout bounds one /server_info request of a Client whose HTTP
 // client has no Timeout of its own.
 var serverInfoRequestTimeout = 5 * time.Second
 
