@@ -8,7 +8,7 @@ import (
 )
 
 func (s *suite) caseDagit(ctx context.Context, t *T) error {
-	info, err := waitServerInfo(ctx, s.http, s.dagit.BaseURL, Poll{Interval: s.poll, Timeout: min(s.timeout(), 2*time.Minute)})
+	info, err := waitServerInfo(ctx, s.gql, Poll{Interval: s.poll, Timeout: min(s.timeout(), 2*time.Minute)})
 	if err != nil {
 		err = fmt.Errorf("GET %s/server_info: %w", s.dagit.Describe(), err)
 		if !s.cfg.ExistingCluster() && strings.Contains(err.Error(), "connection refused") {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dagster-dev/dagster-dev/chart"
 	"strings"
 	"time"
+
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,7 +40,7 @@ func (s *suite) caseHealth(ctx context.Context, t *T) error {
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "\n"))
 	}
-	t.Logf("%d %s Ready", len(nodes.Items), pluralize(len(nodes.Items), "node", "nodes"))
+	t.Logf("%d %s Ready", len(nodes.Items), text.Plural(len(nodes.Items), "node", "nodes"))
 
 	// Right after `up` or a previous case's restore a workload may still be
 	// finishing its roll; a short grace tells that from a broken one, and a

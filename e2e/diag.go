@@ -68,7 +68,7 @@ func (s *suite) diagnose(ctx context.Context) string {
 				continue
 			}
 			seenLogs[logs] = p.Name
-			fmt.Fprintf(&b, "  last log lines of %s:\n%s\n", container, indent(strings.TrimRight(logs, "\n"), "    "))
+			fmt.Fprintf(&b, "  last log lines of %s:\n%s\n", container, text.Indent(strings.TrimRight(logs, "\n"), "    "))
 		}
 	}
 	events, err := kube.ListEvents(ctx, s.kube.client, s.cfg.Namespace, corev1.EventTypeWarning)

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/sources"
 	"github.com/dagster-dev/dagster-dev/watch"
@@ -267,17 +268,24 @@ func TestServerInfo(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	base := func(context.Context) (string, error) { return srv.URL, nil }
-	info, err := waitServerInfo(context.Background(), srv.Client(), base, Poll{Interval: time.Millisecond, Timeout: 2 * time.Second})
+	c := &dagit.Client{URL: func(context.Context) (string, error) { return srv.URL, nil }, HTTP: srv.Client()}
+	info, err := waitServerInfo(context.Background(), c, Poll{Interval: time.Millisecond, Timeout: 2 * time.Second})
 	if err != nil || info.DagsterVersion != "1.13.27" || calls.Load() != 3 {
 		t.Fatalf("info %+v, %v after %d calls", info, err, calls.Load())
 	}
 
 	wrong := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) }))
 	defer wrong.Close()
-	_, err = waitServerInfo(context.Background(), wrong.Client(), func(context.Context) (string, error) { return wrong.URL, nil }, Poll{Interval: time.Millisecond, Timeout: 30 * time.Millisecond})
-	if err == nil || !strings.Contains(err.Error(), "no dagster_version") {
+	_, err = waitServerInfo(context.Background(), &dagit.Client{BaseURL: wrong.URL, HTTP: wrong.Client()}, Poll{Interval: time.Millisecond, Timeout: 30 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "within 30ms") || !strings.Contains(err.Error(), "no dagster_version") {
 		t.Errorf("a non-Dagit JSON answer: err = %v", err)
+	}
+
+	// The caller giving up is no timeout message.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := waitServerInfo(ctx, &dagit.Client{BaseURL: wrong.URL, HTTP: wrong.Client()}, Poll{Interval: time.Millisecond, Timeout: time.Hour}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: err = %v, want context.Canceled", err)
 	}
 }
 

@@ -102,7 +102,7 @@ func failureBody(res Result) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return indent(strings.Join(parts, "\n"), "      ")
+	return text.Indent(strings.Join(parts, "\n"), "      ")
 }
 
 // formatDuration renders a case duration with a resolution that suits its
@@ -264,14 +264,4 @@ func restLines(s string) string {
 		return strings.TrimSpace(s[i+1:])
 	}
 	return ""
-}
-
-func indent(s, prefix string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		if l != "" {
-			lines[i] = prefix + l
-		}
-	}
-	return strings.Join(lines, "\n")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // testCase is one entry of the suite.
@@ -40,14 +41,14 @@ func (t *T) Logf(format string, args ...any) {
 
 // Diagnose attaches evidence that explains a failure (the run's error
 // events, a pod's log). It is reported only if the case fails.
-func (t *T) Diagnose(title, text string) {
-	text = strings.TrimRight(text, "\n")
-	if strings.TrimSpace(text) == "" {
+func (t *T) Diagnose(title, body string) {
+	body = strings.TrimRight(body, "\n")
+	if strings.TrimSpace(body) == "" {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.details = append(t.details, title+":\n"+indent(text, "  "))
+	t.details = append(t.details, title+":\n"+text.Indent(body, "  "))
 }
 
 // skipError makes a case SKIP instead of FAIL.

@@ -32,6 +32,7 @@ import (
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 )
 
@@ -111,7 +112,7 @@ func (s Suite) Run(ctx context.Context) (*Report, error) {
 	defer st.close()
 
 	fmt.Fprintf(out, "dagster-dev test: %d %s against release %s in namespace %s (context %s), Dagit at %s\n",
-		len(cases), pluralize(len(cases), "case", "cases"), s.Config.Release, s.Config.Namespace, s.Config.KubeContext(), st.dagit.Describe())
+		len(cases), text.Plural(len(cases), "case", "cases"), s.Config.Release, s.Config.Namespace, s.Config.KubeContext(), st.dagit.Describe())
 	r := &runner{out: out, verbose: s.Verbose, diagnose: st.diagnose}
 	rep := r.run(ctx, cases)
 	rep.Context, rep.Namespace = s.Config.KubeContext(), s.Config.Namespace
@@ -268,11 +269,4 @@ func (s *suite) cases() []testCase {
 		{name: CaseCodeError, doc: "watch reports a syntax error saved into a path code location at the user's file:line, Dagit shows the location failed, and the fix recovers it", needs: []string{CaseDagit}, run: s.caseCodeError},
 		{name: CaseObserve, doc: "dagster-dev logs -f shows a new run's pods as they start, logs --run of a run that fails on purpose shows its error, and status lists the code locations and the run and turns unhealthy with a broken location's error", needs: []string{CaseDagit}, run: s.caseObserve},
 	}
-}
-
-func pluralize(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
