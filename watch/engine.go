@@ -263,12 +263,34 @@ func (e *engine) watch(ctx context.Context) error {
 	}
 }
 
+// testHooks let a test step collect by hand instead of racing its timer.
+// A loaded CI machine can stall for longer than any debounce period at any
+// point, so a test that waits "long enough" and then asserts that nothing
+// (more) happened checks nothing, and one that expects a burst to be one
+// batch fails now and then. With these hooks a test knows which file
+// events collect has handled, and it decides when a burst is over.
+type testHooks struct {
+	// event is called after collect has handled each file event.
+	event func(fsnotify.Event)
+	// flush replaces the debounce timer: for each request, collect takes
+	// the pending batch as if its quiet period were over, delivers it and
+	// answers with it (an empty batch when nothing was pending).
+	flush chan chan batch
+}
+
 // collect reads file events into the debouncer and delivers due batches.
 func (e *engine) collect(ctx context.Context, fw *fileWatch, deliver func(batch), fsErr chan<- error) {
+	var hooks testHooks
+	if e.opts.hooks != nil {
+		hooks = *e.opts.hooks
+	}
 	d := newDebouncer(e.cfg.Watch.Debounce.Duration)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	arm := func() {
+		if hooks.flush != nil {
+			return // the test says when a batch is due
+		}
 		if due := d.due(); !due.IsZero() {
 			timer.Reset(max(time.Until(due), 0))
 		}
@@ -301,6 +323,9 @@ func (e *engine) collect(ctx context.Context, fw *fileWatch, deliver func(batch)
 			if len(hits) > 0 {
 				arm()
 			}
+			if hooks.event != nil {
+				hooks.event(ev)
+			}
 		case err, ok := <-fw.w.Errors:
 			if !ok {
 				return
@@ -322,6 +347,12 @@ func (e *engine) collect(ctx context.Context, fw *fileWatch, deliver func(batch)
 				deliver(b)
 			}
 			arm()
+		case reply := <-hooks.flush: // nil, so never, unless a test steps
+			b, _ := d.take(d.due())
+			if !b.empty() {
+				deliver(b)
+			}
+			reply <- b
 		}
 	}
 }

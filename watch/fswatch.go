@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -31,6 +32,10 @@ type fileWatch struct {
 	// code are the path code locations, watched recursively; nil or empty
 	// when there are none.
 	code *codeTree
+	// beforeAdd, when set (tests only), runs just before ensure adds a
+	// watch: a test creates a directory there, in the window a real
+	// `mkdir -p` hits only now and then, to prove ensure does not lose it.
+	beforeAdd func(dir string)
 }
 
 func newFileWatch(files, dirs []string, code *codeTree) (*fileWatch, error) {
@@ -132,7 +137,51 @@ func (f *fileWatch) Close() error { return f.w.Close() }
 // ensure (re)adds the directory watches. It is called at start and after
 // any event that may have created or replaced a directory; adding a watch
 // that exists is a no-op for the kernel.
+//
+// A directory created after ensure found it missing but before the watch
+// on its parent was added raises no event anywhere: `mkdir -p a/b` racing
+// the Create event of a left b unwatched, and every later save in b
+// unseen. So ensure looks again after adding watches, until a look finds
+// no directory it has not just watched: a directory created after that
+// look is created in a watched one, which reports it. Nothing else is
+// lost: the Create event of a (the event that called ensure, or one still
+// queued) names every target below a, so the files written in b before
+// its watch existed are read anyway.
 func (f *fileWatch) ensure() error {
+	added := map[string]bool{}
+	// The looks end when directories stop appearing; the cap only bounds
+	// a tree created and removed over and over, whose events call ensure
+	// again anyway.
+	for look := 0; look < 100; look++ {
+		var fresh []string
+		for d := range f.wanted() {
+			if !added[d] {
+				fresh = append(fresh, d)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		slices.Sort(fresh)
+		for _, d := range fresh {
+			if f.beforeAdd != nil {
+				f.beforeAdd(d)
+			}
+			if err := f.w.Add(d); err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					continue // gone again: the next look watches its parent
+				}
+				return fmt.Errorf("watching %s: %w", d, inotifyHint(err))
+			}
+			added[d] = true
+		}
+	}
+	return nil
+}
+
+// wanted is the set of directories to watch: each target's nearest
+// existing ancestor, and each directory target that exists.
+func (f *fileWatch) wanted() map[string]bool {
 	want := map[string]bool{}
 	for t := range f.targets {
 		want[existingAncestor(filepath.Dir(t))] = true
@@ -142,12 +191,7 @@ func (f *fileWatch) ensure() error {
 			}
 		}
 	}
-	for d := range want {
-		if err := f.w.Add(d); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("watching %s: %w", d, inotifyHint(err))
-		}
-	}
-	return nil
+	return want
 }
 
 func existingAncestor(dir string) string {

@@ -70,6 +70,9 @@ type Options struct {
 	Doctor Doctor
 	// Identity is the lease holder name; default host/pid/random.
 	Identity string
+
+	// hooks step the file watch by hand; tests only, nil otherwise.
+	hooks *testHooks
 }
 
 // ErrProblems is returned (wrapped) by Sync and Run with Once when some
