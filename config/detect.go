@@ -10,7 +10,9 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
+
+	"github.com/dagster-dev/dagster-dev/internal/yamlpos"
 )
 
 // Detected is a code location found in a project directory by
@@ -131,7 +133,7 @@ func fromWorkspace(dir string) ([]Detected, error) {
 		LoadFrom []map[string]yaml.Node `yaml:"load_from"`
 	}
 	if err := yaml.Unmarshal(data, &ws); err != nil {
-		return nil, fmt.Errorf("workspace.yaml: %w", err)
+		return nil, workspaceError(err)
 	}
 	var out []Detected
 	for _, entry := range ws.LoadFrom {
@@ -150,7 +152,7 @@ func fromWorkspace(dir string) ([]Detected, error) {
 					target.RelativePath = node.Value
 				}
 			} else if err := node.Decode(&target); err != nil {
-				return nil, fmt.Errorf("workspace.yaml line %d: %w", node.Line, err)
+				return nil, workspaceError(err)
 			}
 			loc := CodeLocation{Attribute: target.Attribute, Path: "."}
 			if target.WorkingDirectory != "" {
@@ -182,6 +184,16 @@ func fromWorkspace(dir string) ([]Detected, error) {
 		}
 	}
 	return out, nil
+}
+
+// workspaceError words a YAML error in workspace.yaml as "workspace.yaml
+// line N: ...", the line found the way the config's own errors are.
+func workspaceError(err error) error {
+	p := yamlpos.Problems(err)[0]
+	if p.Line > 0 {
+		return fmt.Errorf("workspace.yaml line %d: %s", p.Line, p.Msg)
+	}
+	return fmt.Errorf("workspace.yaml: %s", p.Msg)
 }
 
 func fromDefinitionsFile(dir string) []Detected {

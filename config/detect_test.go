@@ -84,6 +84,21 @@ func TestDetectLocations(t *testing.T) {
 	}
 }
 
+// A broken workspace.yaml is reported at the line of the problem.
+func TestDetectLocationsWorkspaceError(t *testing.T) {
+	for ws, want := range map[string]string{
+		"load_from:\n  - python_file: [a\n":                   "workspace.yaml line 3: did not find expected ',' or ']'",
+		"load_from:\n  - python_module: {module_name: [1]}\n": "workspace.yaml line 2: cannot construct !!seq into string",
+	} {
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{"workspace.yaml": ws})
+		_, err := DetectLocations(dir)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %s", ws, err, want)
+		}
+	}
+}
+
 // The file init writes for a detected project loads, and its location is
 // the detected one.
 func TestStarterWithLoads(t *testing.T) {

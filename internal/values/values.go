@@ -340,8 +340,7 @@ func normalize(v any, where string) (any, error) {
 }
 
 // YAMLError turns a YAML error into file:line form: the first problem
-// yamlpos.Problems finds in it. It accepts go.yaml.in/yaml/v4 errors and
-// still reads gopkg.in/yaml.v3's text for callers not yet moved to yamlpos.
+// yamlpos.Problems finds in it (go.yaml.in/yaml/v4 errors carry positions).
 func YAMLError(file string, err error) error {
 	p := yamlpos.Problems(err)[0]
 	return &FileError{File: file, Line: p.Line, Msg: "invalid YAML: " + p.Msg}

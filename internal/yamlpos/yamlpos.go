@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v4"
@@ -128,13 +127,10 @@ func fromLoadError(le *yaml.LoadError) *Problem {
 //     unclosed construct opens);
 //   - go.yaml.in/yaml/v4 decode errors (*yaml.LoadErrors, from Unmarshal or
 //     Node.Decode, including errors of UnmarshalYAML methods) one per field,
-//     at the field's value;
-//   - the text of a gopkg.in/yaml.v3 error ("yaml: line N: ...",
-//     "line N: ..." entries of its unmarshal errors), for callers still on
-//     yaml.v3: its parser errors give the enclosing construct's 0-based
-//     line, corrected to 1-based here; this is the best that text allows.
+//     at the field's value.
 //
-// Anything else is one Problem with Line 0 and err's text.
+// Anything else is one Problem with Line 0 and err's text, without a
+// leading "yaml: ".
 func Problems(err error) []Problem {
 	if err == nil {
 		return nil
@@ -155,41 +151,11 @@ func Problems(err error) []Problem {
 	if errors.As(err, &le) {
 		return []Problem{*fromLoadError(le)}
 	}
-	return legacy(err.Error())
+	return []Problem{{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
 }
 
-var (
-	v3Syntax = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	v3Entry  = regexp.MustCompile(`^\s*line (\d+): (.*)$`)
-	ownLine  = regexp.MustCompile(`^line \d+: `)
-)
+var ownLine = regexp.MustCompile(`^line \d+: `)
 
 // stripLine drops a "line N: " an UnmarshalYAML method may have put in its
 // message; the problem already carries the line.
 func stripLine(msg string) string { return ownLine.ReplaceAllString(msg, "") }
-
-// legacy reads gopkg.in/yaml.v3's error text.
-func legacy(msg string) []Problem {
-	if m := v3Syntax.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		// yaml.v3 numbers parser errors (as opposed to scanner errors) from
-		// 0, at the enclosing construct: one line too high.
-		if strings.HasPrefix(m[2], "did not find expected") {
-			n++
-		}
-		return []Problem{{Line: n, Msg: m[2]}}
-	}
-	if rest, ok := strings.CutPrefix(msg, "yaml: unmarshal errors:\n"); ok {
-		var out []Problem
-		for _, l := range strings.Split(rest, "\n") {
-			if m := v3Entry.FindStringSubmatch(l); m != nil {
-				n, _ := strconv.Atoi(m[1])
-				out = append(out, Problem{Line: n, Msg: stripLine(m[2])})
-			}
-		}
-		if len(out) > 0 {
-			return out
-		}
-	}
-	return []Problem{{Msg: strings.TrimPrefix(msg, "yaml: ")}}
-}
