@@ -3,12 +3,7 @@ package sources
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"strings"
-	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -160,34 +155,7 @@ func patchTemplate(ctx context.Context, client kubernetes.Interface, namespace s
 }
 
 // Transient reports whether err means the API server could not be reached
-// or asked to come back later, as opposed to refusing the request. Only
-// these are retried: a refusal (invalid object, forbidden) stays a refusal.
-func Transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	if apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsUnexpectedServerError(err) {
-		return true
-	}
-	var status apierrors.APIStatus
-	if errors.As(err, &status) {
-		return status.Status().Code >= 500
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return true
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	// Errors that crossed a library boundary as text (Helm wraps some).
-	msg := err.Error()
-	for _, s := range []string{"connection refused", "connection reset", "i/o timeout", "no route to host", "TLS handshake timeout", "http2: client connection lost"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
+// or asked to come back later, as opposed to refusing the request.
+//
+// Deprecated: use kube.Transient.
+func Transient(err error) bool { return kube.Transient(err) }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // Syncer keeps the objects of one namespace equal to their sources and
@@ -60,7 +61,7 @@ func (s *Syncer) retryable(err error) bool {
 	if s.Retryable != nil {
 		return s.Retryable(err)
 	}
-	return Transient(err)
+	return kube.Transient(err)
 }
 
 func (s *Syncer) problem(err error) {

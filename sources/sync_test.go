@@ -190,7 +190,7 @@ func TestSyncerRestartFinishesAfterATransientError(t *testing.T) {
 	if _, applied, err := s.Apply(context.Background(), obj, "team.env"); err != nil || !applied {
 		t.Fatalf("applied=%v err=%v", applied, err)
 	}
-	if _, err := s.Restart(context.Background()); !Transient(err) {
+	if _, err := s.Restart(context.Background()); !kube.Transient(err) {
 		t.Fatalf("want a transient error, got %v", err)
 	}
 	fail = false
