@@ -27,6 +27,8 @@ type followers struct {
 	seq  uint64
 	last map[string]uint64             // workload ID → newest change that restarted it
 	stop map[string]context.CancelFunc // workload ID → its follower's cancel
+	// wg counts the running followers; Run waits for them.
+	wg sync.WaitGroup
 }
 
 // claim records that the change numbered by the returned sequence restarts
@@ -87,7 +89,9 @@ func (e *engine) followFailed(ctx context.Context, c *Change, failed []sources.W
 		if !ok {
 			continue
 		}
+		e.follow.wg.Add(1)
 		go func() {
+			defer e.follow.wg.Done()
 			err := e.waitRecovered(fctx, e.client, e.ns, w.Kind, w.Name)
 			if !done() || err != nil {
 				// Superseded, stopped, or the workload is gone: nothing

@@ -112,6 +112,10 @@ func Run(ctx context.Context, opts Options) error {
 	}()
 	err = e.watch(ctx)
 	e.rollouts.Wait()
+	// Stop the followers of failed rollouts and wait for them: none may
+	// report after Run returned.
+	cancel(nil)
+	e.follow.wg.Wait()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
