@@ -29,7 +29,6 @@ type fakeDagit struct {
 	dirs        map[string]string // location -> directory
 	reloads     map[string]int
 	unreachable int // the next n calls fail as temporary
-	delay       time.Duration
 }
 
 func (f *fakeDagit) load(name string) dagit.LocationEntry {
@@ -90,7 +89,6 @@ func (f *fakeDagit) Reload(_ context.Context, name string) (dagit.LocationEntry,
 	if _, ok := f.dirs[name]; !ok {
 		return dagit.LocationEntry{}, &dagit.ReloadError{Location: name, Typename: "RepositoryLocationNotFound"}
 	}
-	time.Sleep(f.delay)
 	f.mu.Lock()
 	f.reloads[name]++
 	f.mu.Unlock()
@@ -119,15 +117,19 @@ func codeProject(t *testing.T) (*config.Config, *fakeDagit) {
 	return cfg, &fakeDagit{dirs: map[string]string{"analytics": dir}, reloads: map[string]int{}}
 }
 
-// runCodeWatch runs watch until the test ends and returns its recorder.
-func runCodeWatch(t *testing.T, cfg *config.Config, fd *fakeDagit) *recorder {
+// runCodeWatch runs watch until the test ends and returns its recorder
+// and the stepper of its file watch: a test's saves become a batch when
+// it calls settle, never by the clock.
+func runCodeWatch(t *testing.T, cfg *config.Config, fd *fakeDagit) (*recorder, *stepper) {
 	t.Helper()
 	rec := &recorder{}
+	// The barriers go next to dagster-dev.yaml, outside the location.
+	s := newStepper(t, cfg.Dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	client := cluster(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	go func() {
-		done <- Run(ctx, Options{Config: cfg, Client: client, Reporter: rec, Code: fd, WaitRollout: (&waiter{}).wait})
+		done <- Run(ctx, Options{Config: cfg, Client: client, Reporter: rec, Code: fd, WaitRollout: (&waiter{}).wait, hooks: s.hooks})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -137,15 +139,36 @@ func runCodeWatch(t *testing.T, cfg *config.Config, fd *fakeDagit) *recorder {
 	})
 	// The first sync reloads every path location once.
 	waitUntil(t, "the start-up reload", func() bool { return len(rec.reloadList()) == 1 })
-	return rec
+	return rec, s
+}
+
+// settleCode ends the burst of saves and checks that it is one batch of
+// exactly the given files of the location (relative to it).
+func settleCode(t *testing.T, s *stepper, dir string, files ...string) {
+	t.Helper()
+	b := s.settle()
+	var got []string
+	for p := range b.paths {
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, rel)
+	}
+	slices.Sort(got)
+	want := slices.Sorted(slices.Values(files))
+	if !slices.Equal(got, want) {
+		t.Fatalf("batch %v, want %v", got, want)
+	}
 }
 
 func TestCodeSaveReloadsWithTheDefinitionsDiff(t *testing.T) {
 	cfg, fd := codeProject(t)
-	rec := runCodeWatch(t, cfg, fd)
+	rec, s := runCodeWatch(t, cfg, fd)
 	dir := filepath.Join(cfg.Dir, "analytics")
 
 	write(t, dir, "definitions.py", "JOB daily\nJOB weekly\n")
+	settleCode(t, s, dir, "definitions.py")
 	waitUntil(t, "the reload", func() bool { return len(rec.reloadList()) == 2 })
 	r := rec.reloadList()[1]
 	if r.Location != "analytics" || !slices.Equal(r.Files, []string{"definitions.py"}) || r.Err != nil {
@@ -160,6 +183,7 @@ func TestCodeSaveReloadsWithTheDefinitionsDiff(t *testing.T) {
 
 	// A file in a subpackage counts; an unchanged definition set says so.
 	write(t, dir, "pkg/helpers.py", "x = 2\n")
+	settleCode(t, s, dir, filepath.Join("pkg", "helpers.py"))
 	waitUntil(t, "the second reload", func() bool { return len(rec.reloadList()) == 3 })
 	r = rec.reloadList()[2]
 	if !slices.Equal(r.Files, []string{filepath.Join("pkg", "helpers.py")}) || !strings.Contains(r.Summary(), "2 definitions, unchanged") {
@@ -176,7 +200,7 @@ func TestCodeIgnoredFilesDoNotReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, dir, "env311/pyvenv.cfg", "home = /usr/bin\n")
-	rec := runCodeWatch(t, cfg, fd)
+	rec, s := runCodeWatch(t, cfg, fd)
 
 	write(t, dir, "__pycache__/definitions.cpython-311.pyc", "\x00\x01")
 	write(t, dir, "run.log", "line\n")
@@ -186,12 +210,11 @@ func TestCodeIgnoredFilesDoNotReload(t *testing.T) {
 	write(t, dir, "env311/lib/site.py", "x\n")
 	write(t, dir, ".venv/lib/x.py", "x\n")
 	write(t, dir, "node_modules/a/index.js", "x\n")
-	time.Sleep(500 * time.Millisecond)
-	if n := len(rec.reloadList()); n != 1 {
-		t.Fatalf("ignored files caused %d reloads: %+v", n-1, rec.reloadList()[1:])
-	}
+	// Every event of those writes has been handled, and none made a batch.
+	settleCode(t, s, dir)
 	// A real edit still reloads, once.
 	write(t, dir, "definitions.py", "JOB daily\n")
+	settleCode(t, s, dir, "definitions.py")
 	waitUntil(t, "the reload", func() bool { return len(rec.reloadList()) == 2 })
 	if r := rec.reloadList()[1]; !slices.Equal(r.Files, []string{"definitions.py"}) {
 		t.Errorf("files %v", r.Files)
@@ -200,10 +223,11 @@ func TestCodeIgnoredFilesDoNotReload(t *testing.T) {
 
 func TestCodeLoadErrorIsReportedAtTheUsersLineAndRecovers(t *testing.T) {
 	cfg, fd := codeProject(t)
-	rec := runCodeWatch(t, cfg, fd)
+	rec, s := runCodeWatch(t, cfg, fd)
 	dir := filepath.Join(cfg.Dir, "analytics")
 
 	write(t, dir, "definitions.py", "JOB daily\n\nRAISE\n")
+	settleCode(t, s, dir, "definitions.py")
 	waitUntil(t, "the failed reload", func() bool { return len(rec.reloadList()) == 2 })
 	r := rec.reloadList()[1]
 	if r.Err == nil {
@@ -218,6 +242,7 @@ func TestCodeLoadErrorIsReportedAtTheUsersLineAndRecovers(t *testing.T) {
 	}
 
 	write(t, dir, "definitions.py", "JOB daily\nJOB fixed\n")
+	settleCode(t, s, dir, "definitions.py")
 	waitUntil(t, "the recovery", func() bool { return len(rec.reloadList()) == 3 })
 	r = rec.reloadList()[2]
 	if r.Err != nil || !r.Recovered || !strings.Contains(r.Summary(), "recovered") {
@@ -231,18 +256,24 @@ func TestCodeLoadErrorIsReportedAtTheUsersLineAndRecovers(t *testing.T) {
 
 func TestCodeCheckoutOfManyFilesIsOneReload(t *testing.T) {
 	cfg, fd := codeProject(t)
-	cfg.Watch.Debounce = config.Duration{Duration: 200 * time.Millisecond}
-	rec := runCodeWatch(t, cfg, fd)
+	rec, s := runCodeWatch(t, cfg, fd)
 	dir := filepath.Join(cfg.Dir, "analytics")
 
 	// A branch switch: 500 files in new and existing packages, then the
-	// definitions, all within the debounce window of each other.
+	// definitions, in one burst: the files of a new directory written
+	// before its watch was added are found by listing it.
+	files := []string{"definitions.py"}
 	for i := 0; i < 500; i++ {
-		write(t, dir, fmt.Sprintf("models/m%02d/f%03d.py", i%25, i), fmt.Sprintf("v = %d\n", i))
+		f := write(t, dir, fmt.Sprintf("models/m%02d/f%03d.py", i%25, i), fmt.Sprintf("v = %d\n", i))
+		files = append(files, strings.TrimPrefix(f, dir+string(filepath.Separator)))
 	}
 	write(t, dir, "definitions.py", "JOB daily\nJOB branch\n")
+	settleCode(t, s, dir, files...)
 	waitUntil(t, "the reload", func() bool { return len(rec.reloadList()) >= 2 })
-	time.Sleep(time.Second)
+	// That batch was the only one: without a flush no other is delivered.
+	if b := s.flush(); !b.empty() {
+		t.Fatalf("a second batch %v", b.paths)
+	}
 	rs := rec.reloadList()
 	if len(rs) != 2 {
 		t.Fatalf("%d reloads for one checkout, want 1", len(rs)-1)
@@ -257,9 +288,10 @@ func TestCodeCheckoutOfManyFilesIsOneReload(t *testing.T) {
 
 func TestCodeDependencyFileSaysToRebuild(t *testing.T) {
 	cfg, fd := codeProject(t)
-	rec := runCodeWatch(t, cfg, fd)
+	rec, s := runCodeWatch(t, cfg, fd)
 	dir := filepath.Join(cfg.Dir, "analytics")
 	write(t, dir, "requirements-dev.txt", "pandas==2.2\n")
+	settleCode(t, s, dir, "requirements-dev.txt")
 	waitUntil(t, "the hint", func() bool {
 		infos, _, _ := rec.snapshot()
 		return slices.ContainsFunc(infos, func(s string) bool { return strings.Contains(s, "requirements-dev.txt changed") })
@@ -269,20 +301,28 @@ func TestCodeDependencyFileSaysToRebuild(t *testing.T) {
 	if !strings.Contains(infos[i], "docker build -t team/analytics:dev ./analytics") || !strings.Contains(infos[i], "dagster-dev up") {
 		t.Errorf("hint %q", infos[i])
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n := len(rec.reloadList()); n != 1 {
-		t.Errorf("a dependency file caused a reload")
+	// The next save's sync runs after that batch's sync has ended: its
+	// reload comes right after the start-up one unless the dependency
+	// file caused one.
+	write(t, dir, "definitions.py", "JOB daily\nJOB next\n")
+	settleCode(t, s, dir, "definitions.py")
+	waitUntil(t, "the reload of the next save", func() bool {
+		return slices.ContainsFunc(rec.reloadList(), func(r Reload) bool { return slices.Contains(r.Files, "definitions.py") })
+	})
+	if rs := rec.reloadList(); len(rs) != 2 {
+		t.Errorf("a dependency file caused a reload: %+v", rs[1:])
 	}
 }
 
 func TestCodeReloadWaitsOutAnUnreachableDagit(t *testing.T) {
 	cfg, fd := codeProject(t)
-	rec := runCodeWatch(t, cfg, fd)
+	rec, s := runCodeWatch(t, cfg, fd)
 	dir := filepath.Join(cfg.Dir, "analytics")
 	fd.mu.Lock()
 	fd.unreachable = 2
 	fd.mu.Unlock()
 	write(t, dir, "definitions.py", "JOB daily\nJOB later\n")
+	settleCode(t, s, dir, "definitions.py")
 	waitUntil(t, "the reload after the retries", func() bool { return len(rec.reloadList()) == 2 })
 	if r := rec.reloadList()[1]; len(r.Added) != 1 {
 		t.Errorf("%s", r.Summary())
@@ -295,7 +335,7 @@ func TestCodeReloadWaitsOutAnUnreachableDagit(t *testing.T) {
 
 func TestCodeFileDeletedMidSaveAndBinaryFiles(t *testing.T) {
 	cfg, fd := codeProject(t)
-	rec := runCodeWatch(t, cfg, fd)
+	rec, s := runCodeWatch(t, cfg, fd)
 	dir := filepath.Join(cfg.Dir, "analytics")
 	// An editor's save: write a temp file, rename it over the original;
 	// a file created and deleted before the batch is read; a binary file.
@@ -308,8 +348,10 @@ func TestCodeFileDeletedMidSaveAndBinaryFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, dir, "model.bin", "\x00\xff\xfe\x00")
+	// scratch.py is in the batch although it is gone again: a removed
+	// file is a change too. The editor's temp file is not.
+	settleCode(t, s, dir, "definitions.py", "model.bin", "scratch.py")
 	waitUntil(t, "the reload", func() bool { return len(rec.reloadList()) >= 2 })
-	time.Sleep(300 * time.Millisecond)
 	rs := rec.reloadList()
 	if len(rs) != 2 || len(rs[1].Added) != 1 {
 		t.Fatalf("%d reloads: %+v", len(rs)-1, rs[1:])
@@ -346,8 +388,9 @@ func TestSyncOnceReloadsEveryLocation(t *testing.T) {
 func TestCodeLocationInAnIgnoredDirectory(t *testing.T) {
 	cfg, fd := codeProject(t)
 	write(t, cfg.Dir, ".gitignore", "/analytics/\n")
-	rec := runCodeWatch(t, cfg, fd)
+	rec, s := runCodeWatch(t, cfg, fd)
 	write(t, filepath.Join(cfg.Dir, "analytics"), "definitions.py", "JOB daily\nJOB more\n")
+	settleCode(t, s, filepath.Join(cfg.Dir, "analytics"), "definitions.py")
 	waitUntil(t, "the reload", func() bool { return len(rec.reloadList()) == 2 })
 }
 
