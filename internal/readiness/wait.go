@@ -91,12 +91,22 @@ func WaitRollout(ctx context.Context, client kubernetes.Interface, namespace, ki
 // error; a workload that is deleted, or that may not be read, ends it with
 // that error too.
 func WaitRecovered(ctx context.Context, client kubernetes.Interface, namespace, kind, name string) error {
-	w, err := newRolloutWaiter(client, namespace, kind, name)
+	w, err := newRecoveryWaiter(client, namespace, kind, name)
 	if err != nil {
 		return err
 	}
-	w.throughFailures = true
 	return w.run(ctx, 0)
+}
+
+// newRecoveryWaiter is WaitRecovered's waiter, apart so that tests can see
+// its loop's snapshots (progress) and know where it is.
+func newRecoveryWaiter(client kubernetes.Interface, namespace, kind, name string) (*waiter, error) {
+	w, err := newRolloutWaiter(client, namespace, kind, name)
+	if err != nil {
+		return nil, err
+	}
+	w.throughFailures = true
+	return w, nil
 }
 
 // newRolloutWaiter is a waiter for one workload's rollout.

@@ -452,32 +452,32 @@ func expectNudge(t *testing.T, nudge <-chan struct{}, when string) {
 func TestWaitRecoveredWaitsThroughAFailure(t *testing.T) {
 	d, _, p, objs := release(mainState(waiting("CrashLoopBackOff", "back-off 40s restarting failed container=dagit"), 3), lastExit(1, "Error"))
 	client := fake.NewClientset(objs...)
-	var podLists atomic.Int32
-	client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
-		podLists.Add(1)
-		return false, nil, nil
-	})
 	ctx := context.Background()
 	if err := WaitRollout(ctx, client, ns, "Deployment", d.Name, time.Minute); err == nil {
 		t.Fatal("WaitRollout on a crash loop = nil, want its failure")
 	}
 
-	errc := make(chan error, 1)
-	listsBefore := podLists.Load()
-	go func() { errc <- WaitRecovered(ctx, client, ns, "Deployment", d.Name) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for podLists.Load() < listsBefore+2 && time.Now().Before(deadline) {
-		// Two looks: the failure was seen, and seen again after a nudge.
-		if _, err := client.CoreV1().Pods(ns).Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+	// WaitRecovered's waiter, whose snapshots say where its loop is: each
+	// is a look at the cluster, and only watch events make the next one.
+	recoveryWaiter := func(client *fake.Clientset, name string) (*waiter, chan Snapshot) {
+		w, err := newRecoveryWaiter(client, ns, "Deployment", name)
+		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		snaps := make(chan Snapshot, 100)
+		w.progress = func(s Snapshot) { snaps <- s }
+		w.poll = time.Hour
+		w.debounce = 5 * time.Millisecond
+		return w, snaps
 	}
-	select {
-	case err := <-errc:
-		t.Fatalf("WaitRecovered returned %v while the pod still crash-loops", err)
-	default:
-	}
+	failing := func(s Snapshot) bool { return len(s.Workloads) == 1 && s.Workloads[0].Failure != nil }
+	w, snaps := recoveryWaiter(client, d.Name)
+	errc := start(w, ctx, 0)
+	awaitSnapshot(t, snaps, errc, "with the crash loop", failing)
+	// A look after a nudge: the loop went on waiting after it saw the
+	// failure (awaitSnapshot fails if it returned instead).
+	update(t, client.CoreV1().Pods(ns).Update, p)
+	awaitSnapshot(t, snaps, errc, "with the crash loop, after a nudge", failing)
 
 	ready()(p)
 	update(t, client.CoreV1().Pods(ns).Update, p)
@@ -487,12 +487,13 @@ func TestWaitRecoveredWaitsThroughAFailure(t *testing.T) {
 		t.Fatalf("WaitRecovered after the pod came back = %v", err)
 	}
 
-	// Cancelled: the context's end, not a verdict.
+	// Cancelled while it waits: the context's end, not a verdict.
 	bad := d.DeepCopy()
 	bad.Name = "stuck"
 	ctx2, cancel := context.WithCancel(ctx)
-	go func() { errc <- WaitRecovered(ctx2, fake.NewClientset(bad), ns, "Deployment", "stuck") }()
-	time.Sleep(100 * time.Millisecond)
+	w, snaps = recoveryWaiter(fake.NewClientset(bad), "stuck")
+	errc = start(w, ctx2, 0)
+	awaitSnapshot(t, snaps, errc, "of the stuck workload", func(Snapshot) bool { return true })
 	cancel()
 	if err := awaitResult(t, errc); !errors.Is(err, context.Canceled) {
 		t.Errorf("WaitRecovered cancelled = %v, want context.Canceled", err)
