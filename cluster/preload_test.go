@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
 )
 
 // A missing image must fail StartLoadImages itself, before the caller
@@ -31,19 +33,51 @@ func TestStartLoadImagesNothingToLoad(t *testing.T) {
 	}
 }
 
+// listCounter is a DockerClient that reports each container list: the job
+// lists the node containers once per look for its nodes.
+type listCounter struct {
+	*fakeDocker
+	lists chan struct{}
+}
+
+func (c *listCounter) ContainerList(ctx context.Context, o container.ListOptions) ([]container.Summary, error) {
+	out, err := c.fakeDocker.ContainerList(ctx, o)
+	select {
+	case c.lists <- struct{}{}:
+	default:
+	}
+	return out, err
+}
+
 // While the cluster does not exist yet the job waits for its nodes; when
 // the caller gives up (the create failed) it ends with the cancellation and
 // has loaded nothing.
 func TestStartLoadImagesWaitsForNodesUntilCancelled(t *testing.T) {
 	f := newFakeDocker()
 	f.images["app:1"] = imageWithID("sha256:aaa")
-	p := NewProvider(withDocker(f))
+	c := &listCounter{fakeDocker: f, lists: make(chan struct{}, 100)}
+	p := NewProvider(withDocker(c))
 	ctx, cancel := context.WithCancel(context.Background())
 	job, err := p.StartLoadImages(ctx, Spec{Name: "dd"}, []string{"app:1"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * nodePollInterval)
+	// StartLoadImages listed the nodes once itself; two more lists are two
+	// looks of the job's wait, the second after it found no node and went
+	// on waiting.
+	for i := 0; i < 3; i++ {
+		select {
+		case <-c.lists:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the job looked for nodes %d times, want it to keep looking", i)
+		}
+	}
+	select {
+	case <-job.done:
+		_, err := job.Wait()
+		t.Fatalf("the job ended without nodes and without a cancellation: %v", err)
+	default:
+	}
 	cancel()
 	done := make(chan error, 1)
 	go func() { _, err := job.Wait(); done <- err }()
