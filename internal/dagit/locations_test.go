@@ -3,7 +3,9 @@ package dagit
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -90,11 +92,30 @@ func TestWaitLocationRetriesUnreachableDagit(t *testing.T) {
 	}
 }
 
+// afterRequests calls fn once n requests have been answered.
+type afterRequests struct {
+	rt http.RoundTripper
+	n  int32
+	fn func()
+	// seen counts the answered requests.
+	seen atomic.Int32
+}
+
+func (a *afterRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := a.rt.RoundTrip(r)
+	if a.seen.Add(1) == a.n {
+		a.fn()
+	}
+	return resp, err
+}
+
+// Cancelled while it polls a location that stays LOADING: the second answer
+// shows it is polling, not done, when the cancel comes.
 func TestWaitLocationStopsOnCancel(t *testing.T) {
 	f, g := newFakeDagit(t)
 	f.on("DagsterDevLocation", data(locLoading))
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	g.HTTP.Transport = &afterRequests{rt: g.HTTP.Transport, n: 2, fn: cancel}
 	_, err := g.WaitLocation(ctx, "user-code", Poll{Interval: time.Millisecond, Timeout: time.Hour})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
