@@ -39,6 +39,8 @@ import (
 	"k8s.io/utils/ptr"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/dagster-dev/dagster-dev/internal/e2etest"
 )
 
 const (
@@ -65,9 +67,7 @@ func (l tLogger) Warnf(f string, a ...any) { l.t.Helper(); l.t.Logf("WARN "+f, a
 // registers the final cleanup.
 func itSetup(t *testing.T, name string) (*client.Client, string) {
 	t.Helper()
-	if os.Getenv("DAGSTER_DEV_E2E") != "1" {
-		t.Skip("integration test: set DAGSTER_DEV_E2E=1")
-	}
+	e2etest.Require(t)
 	dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)

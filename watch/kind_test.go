@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/e2etest"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
@@ -79,9 +80,7 @@ func TestMain(m *testing.M) {
 // requireKind returns the shared cluster, creating it on first use.
 func requireKind(tb testing.TB) *kindEnv {
 	tb.Helper()
-	if os.Getenv("DAGSTER_DEV_E2E") != "1" {
-		tb.Skip("integration test: set DAGSTER_DEV_E2E=1 (needs root, Docker and the offline harness images)")
-	}
+	e2etest.Require(tb)
 	kindOnce.Do(func() { kindShared, kindErr = createKind(tb) })
 	if kindErr != nil {
 		tb.Fatal(kindErr)

@@ -11,15 +11,14 @@ import (
 	"time"
 
 	"github.com/dagster-dev/dagster-dev/e2e/offline/harness"
+	"github.com/dagster-dev/dagster-dev/internal/e2etest"
 )
 
 // requireE2E skips unless DAGSTER_DEV_E2E=1, and then insists on what the
 // slow tests need: root, docker, and the images prepare builds.
 func requireE2E(t *testing.T, images ...string) {
 	t.Helper()
-	if os.Getenv("DAGSTER_DEV_E2E") != "1" {
-		t.Skip("slow test: set DAGSTER_DEV_E2E=1 (needs root, Docker and the images of e2e/offline/prepare)")
-	}
+	e2etest.Require(t)
 	if os.Geteuid() != 0 {
 		t.Fatal("the offline harness tests run as root")
 	}
