@@ -69,22 +69,30 @@ func TestAPIRecoveryDiagnosesALastingOutage(t *testing.T) {
 	rep := &recorder{}
 	r := &apiRecovery{now: func() time.Time { return now }, doctor: doc, rep: rep}
 	step := func(d time.Duration) { now = now.Add(d); r.transient(io.EOF) }
+	// called reports whether the last step started a diagnosis, and then
+	// waits until it has reported. Whether to diagnose is decided within
+	// transient, under the lock: a diagnosis started by that step has set
+	// looked to its time. No wait decides it, so a slow machine cannot.
 	called := func() bool {
-		select {
-		case <-doc.done:
-			// diagnose reports after Diagnose returns: let it finish.
-			for {
-				r.mu.Lock()
-				looking := r.looking
-				r.mu.Unlock()
-				if !looking {
-					return true
-				}
-				time.Sleep(time.Millisecond)
-			}
-		case <-time.After(50 * time.Millisecond):
+		t.Helper()
+		r.mu.Lock()
+		started := r.looked.Equal(now)
+		r.mu.Unlock()
+		if !started {
 			return false
 		}
+		select {
+		case <-doc.done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a diagnosis started but never called the doctor")
+		}
+		// diagnose reports after Diagnose returns: let it finish.
+		waitUntil(t, "the diagnosis to report", func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return !r.looking
+		})
+		return true
 	}
 
 	step(0)
@@ -125,6 +133,11 @@ func TestAPIRecoveryDiagnosesALastingOutage(t *testing.T) {
 	step(10 * time.Minute)
 	if called() {
 		t.Error("diagnosed the first moment of a new outage")
+	}
+	doc.mu.Lock()
+	defer doc.mu.Unlock()
+	if doc.calls != 4 {
+		t.Errorf("the doctor was called %d times, want 4", doc.calls)
 	}
 }
 
