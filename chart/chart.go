@@ -9,7 +9,7 @@
 //	Load() (*chart.Chart, error)                       the embedded chart (Metadata.Version, AppVersion)
 //	Render(release, namespace, values) (Manifests, error)  client-only render, schema validated
 //	Digest(ch, values) (string, error)                  what Apply compares to skip an unchanged release
-//	NewActionConfig(kubeconfig, context, namespace, log) (*action.Configuration, error)
+//	NewActionConfig(getter, namespace, log) (*action.Configuration, error)  getter: kube.Getter
 //	(&Apply{...}).Run(ctx) (*Result, error)             install or upgrade, no wait; recovers pending releases
 //	(&Uninstall{...}).Run(ctx) (*UninstallResult, error) idempotent
 //	(&Status{...}).Run() (*ReleaseStatus, error)        ErrReleaseNotFound when absent

@@ -28,6 +28,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 const (
@@ -155,7 +157,7 @@ func TestKindInstall(t *testing.T) {
 	})
 
 	// --- install ---
-	cfg, err := NewActionConfig(kubeconfig, "kind-"+kindClusterName, kindNamespace, func(string, ...any) {})
+	cfg, err := NewActionConfig(kube.Getter(kubeconfig, "kind-"+kindClusterName, kindNamespace), kindNamespace, func(string, ...any) {})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,28 +25,19 @@ const DefaultMaxHistory = 10
 // sentinel, so errors.Is also matches errors that come straight from Helm's storage.
 var ErrReleaseNotFound = driver.ErrReleaseNotFound
 
-// NewActionConfig returns a Helm action configuration for the cluster and namespace, with releases
-// stored as Secrets (Helm's default, so the helm CLI sees the same releases). kubeconfigPath and
-// kubeContext may be empty: an empty path means kubectl's loading rules (every $KUBECONFIG file
-// merged, else ~/.kube/config; the same as kube.Connect), an empty context the current one. log
-// receives Helm's debug messages; nil discards them.
-func NewActionConfig(kubeconfigPath, kubeContext, namespace string, log func(format string, v ...any)) (*action.Configuration, error) {
+// NewActionConfig returns a Helm action configuration for the namespace on getter's kube context
+// (kube.Getter: the same loader, and so the same context and client settings, as the Kubernetes
+// clientset), with releases stored as Secrets (Helm's default, so the helm CLI sees the same
+// releases). log receives Helm's debug messages; nil discards them.
+func NewActionConfig(getter genericclioptions.RESTClientGetter, namespace string, log func(format string, v ...any)) (*action.Configuration, error) {
 	if namespace == "" {
 		return nil, errors.New("helm configuration: namespace is empty")
 	}
 	if log == nil {
 		log = func(string, ...any) {}
 	}
-	flags := genericclioptions.NewConfigFlags(true)
-	if kubeconfigPath != "" {
-		flags.KubeConfig = &kubeconfigPath
-	}
-	if kubeContext != "" {
-		flags.Context = &kubeContext
-	}
-	flags.Namespace = &namespace
 	cfg := new(action.Configuration)
-	if err := cfg.Init(flags, namespace, "secret", action.DebugLog(log)); err != nil {
+	if err := cfg.Init(getter, namespace, "secret", action.DebugLog(log)); err != nil {
 		return nil, fmt.Errorf("helm configuration for namespace %q: %w", namespace, err)
 	}
 	return cfg, nil

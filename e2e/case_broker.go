@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dagster-dev/dagster-dev/chart"
-	"github.com/dagster-dev/dagster-dev/internal/text"
 	"net"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 
 	corev1 "k8s.io/api/core/v1"
 )

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/stack"
@@ -300,5 +299,5 @@ func (s *suite) caseCodeError(ctx context.Context, t *T) error {
 func (s *suite) checkCodeMount(ctx context.Context) error {
 	spec := stack.ClusterSpec(s.cfg)
 	spec.CodeMount.Required = true
-	return cluster.NewProvider().CheckCodeMount(ctx, spec)
+	return s.env.Cluster.CheckCodeMount(ctx, spec)
 }

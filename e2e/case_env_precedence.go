@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dagster-dev/dagster-dev/chart"
 	"strings"
+
+	"github.com/dagster-dev/dagster-dev/chart"
 )
 
 // envTarget is a component whose pods must see the fixture environment.

@@ -90,7 +90,7 @@ def %s():
 		fctx, stopFollow := context.WithCancel(ctx)
 		followDone := make(chan error, 1)
 		go func() {
-			followDone <- (&stack.Logs{Config: s.cfg, Components: []string{"runs"}, Follow: true,
+			followDone <- (&stack.Logs{Env: s.env, Components: []string{"runs"}, Follow: true,
 				Options: podlogs.Options{Tail: 0}, Out: followed}).Run(fctx)
 		}()
 		defer func() { stopFollow(); <-followDone }()
@@ -132,7 +132,7 @@ def %s():
 
 		// 2. logs --run shows the error, from the event log and the pods.
 		runLogs := &lineRecorder{}
-		if err := (&stack.Logs{Config: s.cfg, RunID: id, Options: podlogs.Options{Tail: -1}, Out: runLogs}).Run(ctx); err != nil {
+		if err := (&stack.Logs{Env: s.env, RunID: id, Options: podlogs.Options{Tail: -1}, Out: runLogs}).Run(ctx); err != nil {
 			return fmt.Errorf("logs --run %s: %w", id, err)
 		}
 		out := runLogs.text()
@@ -146,7 +146,7 @@ def %s():
 
 		// 3. status lists the locations loaded and the failed run, which
 		// is the suite's and so does not make the environment unhealthy.
-		rep, err := (&stack.Status{Config: s.cfg, Runs: 20}).Run(ctx)
+		rep, err := (&stack.Status{Env: s.env, Runs: 20}).Run(ctx)
 		if err != nil {
 			return err
 		}
@@ -168,7 +168,7 @@ def %s():
 		if _, err := loc.waitReload(ctx, s.timeout(), func(r watch.Reload) bool { return r.Err != nil }); err != nil {
 			return err
 		}
-		rep, err = (&stack.Status{Config: s.cfg}).Run(ctx)
+		rep, err = (&stack.Status{Env: s.env}).Run(ctx)
 		if err != nil {
 			return err
 		}

@@ -3,10 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/dagster-dev/dagster-dev/internal/kube"
-	"github.com/dagster-dev/dagster-dev/internal/text"
 	"slices"
 	"strings"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 )

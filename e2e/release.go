@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"helm.sh/helm/v3/pkg/action"
+
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 
 	"github.com/dagster-dev/dagster-dev/chart"
@@ -16,13 +19,11 @@ import (
 type chartRelease struct {
 	cfg  *config.Config
 	kube *kubeClient
+	helm *action.Configuration
 }
 
 func (r *chartRelease) Apply(ctx context.Context, vals map[string]any) error {
-	ac, err := chart.NewActionConfig(r.cfg.KubeconfigExplicit(), r.cfg.KubeContext(), r.cfg.Namespace, nil)
-	if err != nil {
-		return err
-	}
+	ac := r.helm
 	// The suite tests an environment, it never creates one: upgrading a
 	// release that is not there would install a fresh Dagster.
 	if _, err := (&chart.Status{Config: ac, ReleaseName: r.cfg.Release}).Run(); err != nil {

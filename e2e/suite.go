@@ -27,13 +27,15 @@ import (
 	"net/http"
 	"time"
 
+	"helm.sh/helm/v3/pkg/action"
+
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
-	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/stack"
 )
 
 // Case names, as matched by Suite.Pattern (--run).
@@ -71,8 +73,9 @@ func Cases() []CaseInfo {
 
 // Suite configures one run of the end-to-end suite.
 type Suite struct {
-	// Config is the environment under test (required).
-	Config *config.Config
+	// Env is the environment under test and the clients that reach it
+	// (required; stack.NewEnv).
+	Env *stack.Env
 	// Out receives one line per case, failure details and the summary
 	// line; nil discards.
 	Out io.Writer
@@ -94,14 +97,15 @@ type Suite struct {
 // written (the report is complete). Test failures are not errors: check
 // Report.Failed.
 func (s Suite) Run(ctx context.Context) (*Report, error) {
-	if s.Config == nil {
-		return nil, errors.New("e2e: Suite.Config is required")
+	if s.Env == nil || s.Env.Config == nil {
+		return nil, errors.New("e2e: Suite.Env with a Config is required")
 	}
+	cfg := s.Env.Config
 	out := s.Out
 	if out == nil {
 		out = io.Discard
 	}
-	st := &suite{cfg: s.Config}
+	st := &suite{cfg: cfg, env: s.Env}
 	cases, err := selectCases(st.cases(), s.Pattern)
 	if err != nil {
 		return nil, err
@@ -112,10 +116,10 @@ func (s Suite) Run(ctx context.Context) (*Report, error) {
 	defer st.close()
 
 	fmt.Fprintf(out, "dagster-dev test: %d %s against release %s in namespace %s (context %s), Dagit at %s\n",
-		len(cases), text.Plural(len(cases), "case", "cases"), s.Config.Release, s.Config.Namespace, s.Config.KubeContext(), st.dagit.Describe())
+		len(cases), text.Plural(len(cases), "case", "cases"), cfg.Release, cfg.Namespace, cfg.KubeContext(), st.dagit.Describe())
 	r := &runner{out: out, verbose: s.Verbose, diagnose: st.diagnose}
 	rep := r.run(ctx, cases)
-	rep.Context, rep.Namespace = s.Config.KubeContext(), s.Config.Namespace
+	rep.Context, rep.Namespace = cfg.KubeContext(), cfg.Namespace
 
 	var errs []error
 	if ctx.Err() != nil {
@@ -132,6 +136,7 @@ func (s Suite) Run(ctx context.Context) (*Report, error) {
 // suite is the state shared by the cases of one run.
 type suite struct {
 	cfg     *config.Config
+	env     *stack.Env
 	kube    *kubeClient
 	dagit   dagitconn.Conn
 	gql     *dagit.Client
@@ -157,7 +162,7 @@ type releaseOps interface {
 }
 
 func (s *suite) connect(ctx context.Context) error {
-	k, err := kube.Connect(s.cfg.KubeconfigExplicit(), s.cfg.KubeContext())
+	k, err := s.env.Kube.Connect()
 	if err != nil {
 		return err
 	}
@@ -166,10 +171,10 @@ func (s *suite) connect(ctx context.Context) error {
 	// and never answers must fail the case, not hang the suite.
 	s.http = &http.Client{Timeout: 30 * time.Second}
 	// The forward of an existing cluster outlives single requests.
-	s.dagit = dagitconn.For(context.WithoutCancel(ctx), s.cfg, k)
+	s.dagit = s.env.DagitConn(context.WithoutCancel(ctx), k)
 	s.gql = &dagit.Client{URL: s.dagit.BaseURL, HTTP: s.http}
-	s.release = &chartRelease{cfg: s.cfg, kube: s.kube}
-	s.upValues, s.upValuesErr = deployedValues(s.cfg)
+	s.release = &chartRelease{cfg: s.cfg, kube: s.kube, helm: k.Helm}
+	s.upValues, s.upValuesErr = deployedValues(k.Helm, s.cfg.Release)
 	s.token = randomToken()
 	s.poll = 2 * time.Second
 	return nil
@@ -229,12 +234,8 @@ func (s *suite) valuesFor(cfg *config.Config) (map[string]any, error) {
 }
 
 // deployedValues reads the values of the release's deployed revision.
-func deployedValues(cfg *config.Config) (map[string]any, error) {
-	ac, err := chart.NewActionConfig(cfg.KubeconfigExplicit(), cfg.KubeContext(), cfg.Namespace, nil)
-	if err != nil {
-		return nil, err
-	}
-	vals, _, err := (&chart.DeployedValues{Config: ac, ReleaseName: cfg.Release}).Run()
+func deployedValues(helm *action.Configuration, release string) (map[string]any, error) {
+	vals, _, err := (&chart.DeployedValues{Config: helm, ReleaseName: release}).Run()
 	return vals, err
 }
 

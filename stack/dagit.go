@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 )
 
@@ -17,7 +16,7 @@ import (
 // another Port) it port-forwards in the foreground until ctx ends,
 // following Dagit to its new pod when it rolls.
 type Dagit struct {
-	Config *config.Config
+	Env *Env
 	// Port is the local port (0 = dagit.hostPort).
 	Port int
 	// Open opens the URL in the browser once Dagit is served.
@@ -27,24 +26,25 @@ type Dagit struct {
 }
 
 func (d *Dagit) Run(ctx context.Context) error {
-	cfg := d.Config
+	cfg := d.Env.Config
 	port := d.Port
 	if port == 0 {
 		port = cfg.Dagit.HostPort
 	}
 	if !cfg.ExistingCluster() && port == cfg.Dagit.HostPort {
-		if err := waitDagit(ctx, cfg.DagitURL(), 10*time.Second); err != nil {
+		conn := dagitconn.Direct(cfg.DagitURL())
+		if err := waitDagit(ctx, d.Env.dagit(cfg.DagitURL(), 5*time.Second), conn, 10*time.Second); err != nil {
 			return err
 		}
 		d.Printf("Dagit: %s (served by the kind cluster's port mapping; nothing to forward)\n", cfg.DagitURL())
 		d.browse(cfg.DagitURL())
 		return nil
 	}
-	kc, err := connect(cfg)
+	kc, err := d.Env.Kube.Connect()
 	if err != nil {
 		return err
 	}
-	return dagitconn.ReleaseOf(cfg, kc).Serve(ctx, port, func(url string) {
+	return dagitconn.ReleaseOf(cfg, kc.Client).Serve(ctx, port, func(url string) {
 		d.Printf("Dagit: %s (Ctrl-C stops)\n", url)
 		d.browse(url)
 	}, func(format string, args ...any) { d.Printf("  "+format+"\n", args...) })

@@ -13,13 +13,14 @@ import (
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/imagebuild"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 )
 
 // sideLoadImages is what up loads into the nodes: the config's images,
 // then each code location's image that the Docker engine has (one it does
 // not have is pulled by the cluster from its registry).
-func sideLoadImages(ctx context.Context, p *cluster.Provider, cfg *config.Config) (images, pulled []string, local map[string]cluster.LocalImage, err error) {
+func sideLoadImages(ctx context.Context, p Builder, cfg *config.Config) (images, pulled []string, local map[string]cluster.LocalImage, err error) {
 	images = append(images, cfg.Images...)
 	var candidates []string
 	for _, l := range cfg.CodeLocations {
@@ -46,12 +47,6 @@ func sideLoadImages(ctx context.Context, p *cluster.Provider, cfg *config.Config
 		}
 	}
 	return images, pulled, local, nil
-}
-
-// Builder builds a code location's image (cluster.Provider.BuildImage).
-type Builder interface {
-	BuildImage(ctx context.Context, spec imagebuild.Spec, ref string, progress func(string)) (string, error)
-	LocalImages(ctx context.Context, images []string) (map[string]cluster.LocalImage, error)
 }
 
 // buildImages builds the images of the locations with build: that the
@@ -92,7 +87,7 @@ func buildImage(ctx context.Context, b Builder, spec imagebuild.Spec, out Printe
 		step.Fail("")
 		return "", err
 	}
-	step.Done(fmt.Sprintf("%s built (%s)", ref, shortID(id)))
+	step.Done(fmt.Sprintf("%s built (%s)", ref, text.ShortID(id)))
 	return ref, nil
 }
 
@@ -158,7 +153,7 @@ type Roll struct {
 }
 
 func (r Roll) String() string {
-	return fmt.Sprintf("%s (image rebuilt: %s -> %s)", r.Workload, shortID(r.From), shortID(r.To))
+	return fmt.Sprintf("%s (image rebuilt: %s -> %s)", r.Workload, text.ShortID(r.From), text.ShortID(r.To))
 }
 
 // imageRolls lists the workloads whose image ID changed between two reads.
@@ -171,12 +166,4 @@ func imageRolls(before, after, locations map[string]string) []Roll {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Workload < out[j].Workload })
 	return out
-}
-
-func shortID(id string) string {
-	id = strings.TrimPrefix(id, "sha256:")
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

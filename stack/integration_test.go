@@ -51,14 +51,14 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 	ctx := context.Background()
 	out := progress.New(testWriter{t})
 	t.Cleanup(func() {
-		if _, err := (&Down{Config: cfg, Out: out}).Run(context.Background()); err != nil {
+		if _, err := NewDown(NewEnv(cfg, out)).Run(context.Background()); err != nil {
 			t.Errorf("cleanup down: %v", err)
 		}
 	})
 
 	// Cold up: cluster, images, chart, every workload Ready, Dagit answers
 	// on 127.0.0.1 (Up checks /server_info itself).
-	cold, err := (&Up{Config: cfg, Out: out}).Run(ctx)
+	cold, err := NewUp(NewEnv(cfg, out)).Run(ctx)
 	if err != nil {
 		t.Fatalf("cold up: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 
 	// The release's volume claims were bound while the images loaded: the
 	// chart adopted the one it owns, and the binder pod is gone.
-	kcCold, err := connect(cfg)
+	kcCold, err := NewEnv(cfg, nil).Kube.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 	}
 
 	// Warm up: nothing changes, no new Helm revision.
-	warm, err := (&Up{Config: cfg, Out: out}).Run(ctx)
+	warm, err := NewUp(NewEnv(cfg, out)).Run(ctx)
 	if err != nil {
 		t.Fatalf("warm up: %v", err)
 	}
@@ -96,13 +96,13 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 	}
 
 	// A values change upgrades, and rolls Dagit but not the workers.
-	kc, err := connect(cfg)
+	kc, err := NewEnv(cfg, nil).Kube.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	workerGen := generationOf(t, kc.Clientset, cfg.Namespace, cfg.Release+"-celery-workers")
 	setValue(cfg, "dagit", "env", "DAGSTER_DEV_STACK_TEST", "1")
-	up3, err := (&Up{Config: cfg, Out: out}).Run(ctx)
+	up3, err := NewUp(NewEnv(cfg, out)).Run(ctx)
 	if err != nil {
 		t.Fatalf("up after a values change: %v", err)
 	}
@@ -117,19 +117,19 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 	// converges, recovering the pending release.
 	setValue(cfg, "dagit", "env", "DAGSTER_DEV_STACK_TEST", "2")
 	killDuringChartStep(t, cfg)
-	rec, err := (&Up{Config: cfg, Out: out}).Run(ctx)
+	rec, err := NewUp(NewEnv(cfg, out)).Run(ctx)
 	if err != nil {
 		t.Fatalf("up after a killed up: %v", err)
 	}
 	t.Logf("after kill: %s revision %d, recovered: %q", rec.ChartAction, rec.Revision, rec.Recovered)
-	helmCfg, _ := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
+	helmCfg := kc.Helm
 	st, err := (&chart.Status{Config: helmCfg, ReleaseName: cfg.Release}).Run()
 	if err != nil || st.State != "deployed" {
 		t.Fatalf("release after recovery: %+v %v", st, err)
 	}
 
 	// Status is healthy.
-	rep, err := (&Status{Config: cfg}).Run(ctx)
+	rep, err := NewStatus(NewEnv(cfg, nil)).Run(ctx)
 	if err != nil || !rep.Healthy {
 		t.Fatalf("status after up: %v\n%s", err, rep.Text())
 	}
@@ -138,14 +138,14 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 	// chart, nothing to change; then its down removes the release only.
 	ext := *cfg
 	ext.Cluster.Context = cfg.KubeContext()
-	extUp, err := (&Up{Config: &ext, Out: out}).Run(ctx)
+	extUp, err := NewUp(NewEnv(&ext, out)).Run(ctx)
 	if err != nil {
 		t.Fatalf("existing-cluster up: %v", err)
 	}
 	if extUp.ChartAction == chart.Installed {
 		t.Errorf("existing-cluster up reinstalled: %+v", extUp)
 	}
-	if _, err := (&Down{Config: &ext, Out: out}).Run(ctx); err != nil {
+	if _, err := NewDown(NewEnv(&ext, out)).Run(ctx); err != nil {
 		t.Fatalf("existing-cluster down: %v", err)
 	}
 	if _, err := (&chart.Status{Config: helmCfg, ReleaseName: cfg.Release}).Run(); !errors.Is(err, chart.ErrReleaseNotFound) {
@@ -154,7 +154,7 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 
 	// down twice: the second has nothing to do.
 	for i := 0; i < 2; i++ {
-		res, err := (&Down{Config: cfg, Out: out}).Run(ctx)
+		res, err := NewDown(NewEnv(cfg, out)).Run(ctx)
 		if err != nil {
 			t.Fatalf("down #%d: %v", i+1, err)
 		}
@@ -162,7 +162,7 @@ func TestUpConvergesAndDownRemoves(t *testing.T) {
 			t.Errorf("down #%d removed %v", i+1, res.Removed)
 		}
 	}
-	if rep, err := (&Status{Config: cfg}).Run(ctx); err != nil || rep.Healthy || rep.Cluster.Exists {
+	if rep, err := NewStatus(NewEnv(cfg, nil)).Run(ctx); err != nil || rep.Healthy || rep.Cluster.Exists {
 		t.Errorf("status after down: %v %+v", err, rep)
 	}
 }

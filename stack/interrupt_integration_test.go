@@ -46,7 +46,7 @@ func TestInterruptedUpConverges(t *testing.T) {
 	out := progress.New(testWriter{t})
 	p := cluster.NewProvider()
 	t.Cleanup(func() {
-		if _, err := (&Down{Config: cfg, Out: out}).Run(context.Background()); err != nil {
+		if _, err := NewDown(NewEnv(cfg, out)).Run(context.Background()); err != nil {
 			t.Errorf("cleanup down: %v", err)
 		}
 	})
@@ -115,12 +115,12 @@ func TestInterruptedUpConverges(t *testing.T) {
 	}
 
 	// A plain up converges.
-	final, err := (&Up{Config: cfg, Out: out}).Run(ctx)
+	final, err := NewUp(NewEnv(cfg, out)).Run(ctx)
 	if err != nil {
 		t.Fatalf("up after the interrupts: %v", err)
 	}
 	assertNothingPending(t, cfg, len(points)+1)
-	kc, err := connect(cfg)
+	kc, err := NewEnv(cfg, nil).Kube.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestInterruptedUpConverges(t *testing.T) {
 		}
 		t.Errorf("deployments after convergence: %v, want 4", names)
 	}
-	if rep, err := (&Status{Config: cfg}).Run(ctx); err != nil || !rep.Healthy {
+	if rep, err := NewStatus(NewEnv(cfg, nil)).Run(ctx); err != nil || !rep.Healthy {
 		t.Fatalf("status after convergence: %v\n%s", err, rep.Text())
 	}
 	t.Logf("converged: %s revision %d", final.ChartAction, final.Revision)
@@ -147,7 +147,7 @@ func TestInterruptedUpConverges(t *testing.T) {
 		t.Fatalf("docker stop: %v: %s", err, out)
 	}
 	start := time.Now()
-	back, err := (&Up{Config: cfg, Out: out}).Run(ctx)
+	back, err := NewUp(NewEnv(cfg, out)).Run(ctx)
 	if err != nil {
 		t.Fatalf("up after the node stopped: %v", err)
 	}
@@ -155,7 +155,7 @@ func TestInterruptedUpConverges(t *testing.T) {
 	if back.ChartAction != chart.Unchanged || back.Revision != final.Revision {
 		t.Errorf("up after the node stopped changed the release: %s revision %d", back.ChartAction, back.Revision)
 	}
-	if rep, err := (&Status{Config: cfg}).Run(ctx); err != nil || !rep.Healthy {
+	if rep, err := NewStatus(NewEnv(cfg, nil)).Run(ctx); err != nil || !rep.Healthy {
 		t.Fatalf("status after the node restart: %v\n%s", err, rep.Text())
 	}
 }
@@ -234,14 +234,11 @@ func interruptUp(t *testing.T, bin, file string, pt interruptPoint) interruptRes
 // operation is in progress").
 func assertNothingPending(t *testing.T, cfg *config.Config, point int) {
 	t.Helper()
-	kc, err := connect(cfg)
+	kc, err := NewEnv(cfg, nil).Kube.Connect()
 	if err != nil {
 		t.Fatalf("point %d: %v", point, err)
 	}
-	helmCfg, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
-	if err != nil {
-		t.Fatalf("point %d: %v", point, err)
-	}
+	helmCfg := kc.Helm
 	pods, err := kc.Clientset.CoreV1().Pods(cfg.Namespace).List(context.Background(), metav1.ListOptions{LabelSelector: kube.ManagedBySelector()})
 	if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatalf("point %d: %v", point, err)

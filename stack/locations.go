@@ -25,8 +25,7 @@ func codeLocationError(cfg *config.Config, e *dagit.LocationLoadError) *CodeLoca
 // waitLocations waits until Dagit has every code location loaded. The
 // locations whose code server rolled are reloaded first: Dagit would keep
 // the old server's definitions until its own periodic check.
-func waitLocations(ctx context.Context, cfg *config.Config, reload []string, timeout time.Duration) ([]dagit.LocationEntry, error) {
-	client := &dagit.Client{BaseURL: cfg.DagitURL()}
+func waitLocations(ctx context.Context, cfg *config.Config, client *dagit.Client, reload []string, timeout time.Duration) ([]dagit.LocationEntry, error) {
 	for _, name := range reload {
 		if _, err := client.ReloadWhenReachable(ctx, name, dagit.Poll{Interval: time.Second, Timeout: timeout}); err != nil {
 			var loadErr *dagit.ReloadError

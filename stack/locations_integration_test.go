@@ -108,12 +108,12 @@ func TestCodeLocations(t *testing.T) {
 	ctx := context.Background()
 	out := progress.New(testWriter{t})
 	t.Cleanup(func() {
-		if _, err := (&Down{Config: cfg, Out: out}).Run(context.Background()); err != nil {
+		if _, err := NewDown(NewEnv(cfg, out)).Run(context.Background()); err != nil {
 			t.Errorf("cleanup down: %v", err)
 		}
 	})
 
-	res, err := (&Up{Config: cfg, Out: out}).Run(ctx)
+	res, err := NewUp(NewEnv(cfg, out)).Run(ctx)
 	if err != nil {
 		t.Fatalf("up with two code locations: %v", err)
 	}
@@ -124,7 +124,7 @@ func TestCodeLocations(t *testing.T) {
 		}
 	}
 
-	kc, err := connect(cfg)
+	kc, err := NewEnv(cfg, nil).Kube.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestCodeLocations(t *testing.T) {
 	daemonGen := generationOf(t, kc.Clientset, cfg.Namespace, cfg.Release+"-daemon")
 	buildMLImage(t, imageDir, "build-2")
 	start := time.Now()
-	res, err = (&Up{Config: cfg, Out: out}).Run(ctx)
+	res, err = NewUp(NewEnv(cfg, out)).Run(ctx)
 	if err != nil {
 		t.Fatalf("up after rebuilding %s: %v", mlImage, err)
 	}
@@ -214,7 +214,7 @@ func TestCodeLocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.CodeLocations = append(cfg.CodeLocations, config.CodeLocation{Name: "broken", Path: filepath.Join(root, "broken"), File: "defs.py"})
-	_, err = (&Up{Config: cfg, Out: out}).Run(ctx)
+	_, err = NewUp(NewEnv(cfg, out)).Run(ctx)
 	var locErr *CodeLocationError
 	if !errors.As(err, &locErr) {
 		t.Fatalf("up with a syntax error: %v, want a *CodeLocationError", err)

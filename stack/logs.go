@@ -3,7 +3,6 @@ package stack
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
-	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/podlogs"
 )
@@ -24,7 +22,7 @@ import (
 // Logs shows the logs of the release's pods, several at once, each line
 // prefixed with a short label of its pod: `dagster-dev logs`.
 type Logs struct {
-	Config *config.Config
+	Env *Env
 	// Components are LogComponents names or code-location names; none
 	// means every component and the runs' pods.
 	Components []string
@@ -108,23 +106,23 @@ func CodeLocationNames(ctx context.Context, client kubernetes.Interface, cfg *co
 // locations of the config and, when the cluster answers (best effort,
 // within ctx), of the release; with no config, the components alone.
 // Shell completion offers them.
-func LogNames(ctx context.Context, cfg *config.Config) []string {
+func LogNames(ctx context.Context, env *Env) []string {
 	names := make([]string, 0, len(LogComponents))
 	for _, c := range LogComponents {
 		names = append(names, c.Name)
 	}
-	if cfg == nil {
+	if env == nil {
 		return names
 	}
 	var client kubernetes.Interface
-	if kc, err := connect(cfg); err == nil {
+	if kc, err := env.Kube.Connect(); err == nil {
 		client = kc.Clientset
 	}
-	return append(names, CodeLocationNames(ctx, client, cfg)...)
+	return append(names, CodeLocationNames(ctx, client, env.Config)...)
 }
 
 func (l *Logs) selection(ctx context.Context, client kubernetes.Interface) (*selection, error) {
-	sel := &selection{release: l.Config.Release, runID: l.RunID, components: sets.New[string](), locations: sets.New[string]()}
+	sel := &selection{release: l.Env.Config.Release, runID: l.RunID, components: sets.New[string](), locations: sets.New[string]()}
 	if len(l.Components) == 0 {
 		sel.all = l.RunID == ""
 		return sel, nil
@@ -144,7 +142,7 @@ func (l *Logs) selection(ctx context.Context, client kubernetes.Interface) (*sel
 			continue
 		}
 		if locations == nil {
-			locations = CodeLocationNames(ctx, client, l.Config)
+			locations = CodeLocationNames(ctx, client, l.Env.Config)
 		}
 		if !slices.Contains(locations, name) {
 			names := make([]string, 0, len(LogComponents)+len(locations))
@@ -222,7 +220,7 @@ func podSuffix(name string) string {
 // Run reads the logs once, or follows them until ctx ends (with a run:
 // until the run has ended and its pods' logs are read).
 func (l *Logs) Run(ctx context.Context) error {
-	kc, err := connect(l.Config)
+	kc, err := l.Env.Kube.Connect()
 	if err != nil {
 		return err
 	}
@@ -231,12 +229,14 @@ func (l *Logs) Run(ctx context.Context) error {
 		return err
 	}
 	reader := &podlogs.Reader{Client: kc.Clientset}
-	src := sel.source(l.Config.Namespace)
+	src := sel.source(l.Env.Config.Namespace)
 	var events *runEvents
 	if l.RunID != "" {
-		conn := dagitconn.For(ctx, l.Config, kc)
+		conn := l.Env.DagitConn(ctx, kc)
 		defer conn.Close()
-		events = &runEvents{client: &dagit.Client{URL: conn.BaseURL, HTTP: &http.Client{Timeout: 30 * time.Second}}, runID: l.RunID, out: l.Out}
+		client := l.Env.dagit("", 30*time.Second)
+		client.URL = conn.BaseURL
+		events = &runEvents{client: client, runID: l.RunID, out: l.Out}
 	}
 	if !l.Follow {
 		lines, err := reader.Collect(ctx, src, l.Options, l.Out.Notice)

@@ -79,7 +79,7 @@ func TestLogsSelectionLabelsAndFilters(t *testing.T) {
 		{nil, "1a2b3c4d-5e6f", "run-1a2b3c4d 1a2b3c4d/my_op", kube.RunSelector("1a2b3c4d-5e6f")},
 	}
 	for _, c := range cases {
-		l := &Logs{Config: testLogsConfig(t), Components: c.args, RunID: c.runID}
+		l := &Logs{Env: &Env{Config: testLogsConfig(t)}, Components: c.args, RunID: c.runID}
 		sel, err := l.selection(context.Background(), fake.NewSimpleClientset())
 		if err != nil {
 			t.Fatalf("%v: %v", c.args, err)
@@ -105,7 +105,7 @@ func TestLogsUnknownComponentNamesWhatExists(t *testing.T) {
 		Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: chart.ComponentUserCode}}}
 	deployed.Spec.Template.Labels = map[string]string{chart.LabelCodeLocation: "billing"}
 	client := fake.NewSimpleClientset(deployed)
-	l := &Logs{Config: testLogsConfig(t), Components: []string{"billing"}}
+	l := &Logs{Env: &Env{Config: testLogsConfig(t)}, Components: []string{"billing"}}
 	if _, err := l.selection(context.Background(), client); err != nil {
 		t.Fatalf("a deployed location must be accepted: %v", err)
 	}

@@ -12,16 +12,15 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
-	"github.com/dagster-dev/dagster-dev/watch"
 )
 
 func TestClusterSpecFromConfig(t *testing.T) {
@@ -47,14 +46,14 @@ func TestKubeconfigFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("KUBECONFIG", missing+string(os.PathListSeparator)+existing)
-	if got := kindKubeconfig(cfg); got != existing {
+	if got := kube.KindKubeconfigPath(cfg.KubeconfigExplicit()); got != existing {
 		t.Errorf("kind writes to %q, want the first existing $KUBECONFIG file %q", got, existing)
 	}
 	if got := cfg.KubeconfigExplicit(); got != "" {
 		t.Errorf("contexts must be read with kubectl's loading rules (\"\"), got %q", got)
 	}
 	cfg.Cluster.Kubeconfig = "kube/config"
-	if got := kindKubeconfig(cfg); got != "/proj/kube/config" {
+	if got := kube.KindKubeconfigPath(cfg.KubeconfigExplicit()); got != "/proj/kube/config" {
 		t.Errorf("config path relative to the file: %q", got)
 	}
 	if got := cfg.KubeconfigExplicit(); got != "/proj/kube/config" {
@@ -63,7 +62,7 @@ func TestKubeconfigFiles(t *testing.T) {
 	cfg.Cluster.Kubeconfig = ""
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("HOME", "/home/u")
-	if got := kindKubeconfig(cfg); got != "/home/u/.kube/config" {
+	if got := kube.KindKubeconfigPath(cfg.KubeconfigExplicit()); got != "/home/u/.kube/config" {
 		t.Errorf("default: %q", got)
 	}
 }
@@ -99,82 +98,12 @@ func TestReportText(t *testing.T) {
 	}
 }
 
-// The fake clientset stands in for the API server: what is under test is
-// which objects down chooses to delete, not Kubernetes behaviour.
-func TestDeleteOwnedObjectsRemovesOnlyOurs(t *testing.T) {
-	ns := "team"
-	ours := kube.ManagedByLabels()
-	release := map[string]string{kube.LabelInstance: "dg"}
-	client := fake.NewClientset(
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "src", Namespace: ns, Labels: ours}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "users", Namespace: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "src-secret", Namespace: ns, Labels: ours}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "dg-postgresql", Namespace: ns, Labels: release}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "users-secret", Namespace: ns}},
-		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data-dg-postgresql-0", Namespace: ns, Labels: release}},
-		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "users-pvc", Namespace: ns}},
-		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: watch.LeaseName, Namespace: ns}},
-	)
-	removed, err := deleteOwnedObjects(context.Background(), client, ns, "dg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Join(removed, ",")
-	want := "ConfigMap src,Secret src-secret,Secret dg-postgresql,PersistentVolumeClaim data-dg-postgresql-0,Lease " + watch.LeaseName
-	if got != want {
-		t.Errorf("removed %s\nwant    %s", got, want)
-	}
-	ctx := context.Background()
-	if _, err := client.CoreV1().ConfigMaps(ns).Get(ctx, "users", metav1.GetOptions{}); err != nil {
-		t.Error("a user's ConfigMap was deleted")
-	}
-	if _, err := client.CoreV1().Secrets(ns).Get(ctx, "users-secret", metav1.GetOptions{}); err != nil {
-		t.Error("a user's Secret was deleted")
-	}
-	if _, err := client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "users-pvc", metav1.GetOptions{}); err != nil {
-		t.Error("a user's PVC was deleted")
-	}
-	if _, err := client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
-		t.Error("a namespace dagster-dev did not create was deleted")
-	}
-}
-
-func TestDeleteOwnedObjectsDeletesANamespaceWeCreated(t *testing.T) {
-	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dagster", Labels: kube.ManagedByLabels()}})
-	removed, err := deleteOwnedObjects(context.Background(), client, "dagster", "dagster")
-	if err != nil || len(removed) != 1 || removed[0] != "namespace dagster" {
-		t.Fatalf("removed %v, err %v", removed, err)
-	}
-	// Idempotent: a second down finds nothing.
-	removed, err = deleteOwnedObjects(context.Background(), client, "dagster", "dagster")
-	if err != nil || len(removed) != 0 {
-		t.Fatalf("second run removed %v, err %v", removed, err)
-	}
-}
-
-func TestEnsureNamespaceLabelsOnlyWhatItCreates(t *testing.T) {
-	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "existing"}})
-	ctx := context.Background()
-	for _, ns := range []string{"existing", "fresh"} {
-		if err := ensureNamespace(ctx, client, ns); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, _ := client.CoreV1().Namespaces().Get(ctx, "fresh", metav1.GetOptions{})
-	if got.Labels[kube.LabelManagedBy] != kube.ManagedByValue {
-		t.Error("a namespace up creates must carry the managed-by label, so down removes it")
-	}
-	got, _ = client.CoreV1().Namespaces().Get(ctx, "existing", metav1.GetOptions{})
-	if got.Labels[kube.LabelManagedBy] != "" {
-		t.Error("an existing namespace must not be claimed")
-	}
-}
-
 func TestWaitDagitExplainsAPortProblem(t *testing.T) {
 	ctx := context.Background()
-	err := waitDagit(ctx, "http://127.0.0.1:1", 700*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), "server_info does not answer") || !strings.Contains(err.Error(), "port") {
+	client := &dagit.Client{BaseURL: "http://127.0.0.1:1"}
+	err := waitDagit(ctx, client, dagitconn.Direct(client.BaseURL), 700*time.Millisecond)
+	var unreachable *DagitUnreachableError
+	if !errors.As(err, &unreachable) || !strings.Contains(err.Error(), "127.0.0.1:1 (kind port mapping) does not answer") || !strings.Contains(unreachable.Fix(), "port") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -238,7 +167,7 @@ func TestStatusMissingContext(t *testing.T) {
 	}
 	t.Setenv("KUBECONFIG", kc)
 	cfg := &config.Config{Namespace: "dagster", Release: "dagster", Cluster: config.Cluster{Context: "nope"}}
-	r, err := (&Status{Config: cfg}).Run(context.Background())
+	r, err := NewStatus(NewEnv(cfg, nil)).Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

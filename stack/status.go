@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -14,10 +12,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
-	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
-	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 	"github.com/dagster-dev/dagster-dev/internal/text"
@@ -26,11 +22,13 @@ import (
 
 // Status reports the environment's health without changing anything.
 type Status struct {
-	Config   *config.Config
-	Provider *cluster.Provider
+	Env *Env
 	// Runs is how many of the newest runs to list (0 = DefaultStatusRuns).
 	Runs int
 }
+
+// NewStatus is Status on env.
+func NewStatus(env *Env) *Status { return &Status{Env: env} }
 
 // DefaultStatusRuns is how many runs status lists unless asked.
 const DefaultStatusRuns = 5
@@ -131,7 +129,7 @@ type DagitReport struct {
 // Healthy false.
 func (s *Status) Run(ctx context.Context) (*Report, error) {
 	start := time.Now()
-	cfg := s.Config
+	cfg := s.Env.Config
 	r := &Report{
 		Cluster:   ClusterReport{Context: cfg.KubeContext(), Existing: cfg.ExistingCluster()},
 		Dagit:     DagitReport{URL: cfg.DagitURL(), Forwarded: cfg.ExistingCluster()},
@@ -146,13 +144,9 @@ func (s *Status) Run(ctx context.Context) (*Report, error) {
 }
 
 func (s *Status) gather(ctx context.Context, r *Report) (*Report, error) {
-	cfg := s.Config
+	cfg := s.Env.Config
 	if !cfg.ExistingCluster() {
-		p := s.Provider
-		if p == nil {
-			p = cluster.NewProvider()
-		}
-		st, err := p.Status(ctx, cfg.Cluster.Name)
+		st, err := s.Env.Cluster.Status(ctx, cfg.Cluster.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -172,7 +166,7 @@ func (s *Status) gather(ctx context.Context, r *Report) (*Report, error) {
 		}
 	}
 
-	kc, err := connect(cfg)
+	kc, err := s.Env.Kube.Connect()
 	if err != nil {
 		var ce *kube.ContextError
 		if errors.As(err, &ce) {
@@ -188,11 +182,7 @@ func (s *Status) gather(ctx context.Context, r *Report) (*Report, error) {
 	}
 	r.Cluster.Exists = true
 
-	helmCfg, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
-	if err != nil {
-		return nil, err
-	}
-	rel, err := (&chart.Status{Config: helmCfg, ReleaseName: cfg.Release}).Run()
+	rel, err := (&chart.Status{Config: kc.Helm, ReleaseName: cfg.Release}).Run()
 	switch {
 	case errors.Is(err, chart.ErrReleaseNotFound):
 		r.problem("release %s is not installed in namespace %s (run `dagster-dev up`)", cfg.Release, cfg.Namespace)
@@ -212,20 +202,21 @@ func (s *Status) gather(ctx context.Context, r *Report) (*Report, error) {
 	if h, err := watch.LeaseHolder(ctx, kc.Clientset, cfg.Namespace); err == nil {
 		r.Watch = h
 	}
-	conn := dagitconn.For(ctx, cfg, kc)
+	conn := s.Env.DagitConn(ctx, kc)
 	defer conn.Close()
 	base, err := conn.BaseURL(ctx)
 	if err != nil {
 		r.problem("Dagit cannot be reached: %v", err)
 		return r.finish(), nil
 	}
-	r.Dagit.Answers, r.Dagit.Response = probeDagit(ctx, base)
-	if !r.Dagit.Answers {
+	info, err := s.Env.dagit(base, 5*time.Second).ServerInfo(ctx)
+	r.Dagit.Answers, r.Dagit.Response = err == nil, info
+	if err != nil {
+		r.Dagit.Response = err.Error()
 		r.problem("Dagit does not answer on %s/server_info", conn.Describe())
 		return r.finish(), nil
 	}
-	client := &dagit.Client{BaseURL: base, HTTP: &http.Client{Timeout: 15 * time.Second}}
-	s.dagster(ctx, r, client)
+	s.dagster(ctx, r, s.Env.dagit(base, 15*time.Second))
 	return r.finish(), nil
 }
 
@@ -253,7 +244,7 @@ func (s *Status) dagster(ctx context.Context, r *Report, client *dagit.Client) {
 			rep.Status = "loaded"
 		case l.LoadError != nil && l.LoadStatus == dagit.LocationLoaded:
 			rep.Status = "failed"
-			ce := codeLocationError(s.Config, &dagit.LocationLoadError{Location: l.Name, Err: l.LoadError})
+			ce := codeLocationError(s.Env.Config, &dagit.LocationLoadError{Location: l.Name, Err: l.LoadError})
 			rep.Error = ce.Message
 			if ce.File != "" {
 				rep.Error = fmt.Sprintf("%s:%d: %s", ce.File, ce.Line, ce.Message)
@@ -314,19 +305,6 @@ func (r *Report) problem(format string, args ...any) {
 func (r *Report) finish() *Report {
 	r.Healthy = len(r.Problems) == 0
 	return r
-}
-
-func probeDagit(ctx context.Context, base string) (bool, string) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/server_info", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false, err.Error()
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return resp.StatusCode == http.StatusOK, strings.TrimSpace(string(body))
 }
 
 // Text renders the report for a terminal.

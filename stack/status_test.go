@@ -51,7 +51,7 @@ func TestStatusJudgesLocationsAndTheNewestRunOfEachJob(t *testing.T) {
 			{"runId":"r1","status":"FAILURE","jobName":"report","creationTime":1764756100,"startTime":1764756101,"endTime":1764756103,"tags":[]}]}}`,
 	})
 	r := &Report{Dagit: DagitReport{URL: "http://127.0.0.1:3000", Answers: true}, Locations: []LocationReport{}, Runs: []RunReport{}}
-	(&Status{Config: testLogsConfig(t), Runs: 5}).dagster(context.Background(), r, client)
+	(&Status{Env: &Env{Config: testLogsConfig(t)}, Runs: 5}).dagster(context.Background(), r, client)
 	r.finish()
 	if r.Healthy {
 		t.Fatal("a failed location must make the environment unhealthy")

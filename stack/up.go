@@ -2,27 +2,24 @@ package stack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/dagitconn"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
@@ -37,11 +34,18 @@ func (e *InputError) Unwrap() error { return e.Err }
 // Up creates or converges an environment: cluster, images, sources, chart,
 // readiness. Re-running it with nothing changed changes nothing.
 type Up struct {
-	Config *config.Config
-	Out    Printer
-	// Provider overrides the kind provider (tests); nil builds one.
-	Provider *cluster.Provider
+	Env *Env
+	// DagitTimeout bounds the wait for Dagit to answer from this machine
+	// once its pods are Ready (0: DefaultDagitTimeout).
+	DagitTimeout time.Duration
 }
+
+// DefaultDagitTimeout is how long up waits for Dagit to answer once its
+// pods are Ready: the port mapping answers within seconds.
+const DefaultDagitTimeout = time.Minute
+
+// NewUp is Up on env.
+func NewUp(env *Env) *Up { return &Up{Env: env} }
 
 // UpResult is what Up did.
 type UpResult struct {
@@ -69,7 +73,7 @@ type UpResult struct {
 
 // Run performs Up.
 func (u *Up) Run(ctx context.Context) (*UpResult, error) {
-	cfg, out := u.Config, u.Out
+	cfg, out := u.Env.Config, u.Env.Out
 	start := time.Now()
 	res := &UpResult{DagitURL: cfg.DagitURL(), DagitForwarded: cfg.ExistingCluster(), Context: cfg.KubeContext()}
 
@@ -106,7 +110,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 		keepImagePythonPath(vals, cfg, local)
 	}
 
-	kc, err := connect(cfg)
+	kc, err := u.Env.Kube.Connect()
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +129,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 	}
 
 	step = out.Start("namespace and sources")
-	if err := ensureNamespace(ctx, kc.Clientset, cfg.Namespace); err != nil {
+	if err := kube.EnsureNamespace(ctx, kc.Clientset, cfg.Namespace); err != nil {
 		step.Fail("")
 		return nil, err
 	}
@@ -153,12 +157,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 		step.Fail("")
 		return nil, err
 	}
-	helmCfg, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
-	if err != nil {
-		step.Fail("")
-		return nil, err
-	}
-	applied, err := (&chart.Apply{Config: helmCfg, Namespace: cfg.Namespace, ReleaseName: cfg.Release, Values: vals}).Run(ctx)
+	applied, err := (&chart.Apply{Config: kc.Helm, Namespace: cfg.Namespace, ReleaseName: cfg.Release, Values: vals}).Run(ctx)
 	if err != nil {
 		step.Fail("")
 		return nil, fmt.Errorf("installing the chart: %w", err)
@@ -193,16 +192,28 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 
 	if !cfg.ExistingCluster() {
 		step = out.Start("dagit")
-		if err := waitDagit(ctx, cfg.DagitURL(), time.Minute); err != nil {
+		conn := u.Env.DagitConn(ctx, kc)
+		defer conn.Close()
+		base, err := conn.BaseURL(ctx)
+		if err == nil {
+			timeout := u.DagitTimeout
+			if timeout == 0 {
+				timeout = DefaultDagitTimeout
+			}
+			err = waitDagit(ctx, u.Env.dagit(base, 5*time.Second), conn, timeout)
+		}
+		if err != nil {
 			step.Fail("")
 			return nil, err
 		}
-		step.Done(cfg.DagitURL() + "/server_info answers")
+		step.Done(base + "/server_info answers")
 
 		// Pods Ready is not code loaded: a code server serves its load
 		// error to Dagit and stays up, so only Dagit can tell.
 		step = out.Start("code locations")
-		locs, err := waitLocations(ctx, cfg, rolledLocations(res.Rolled), cfg.Timeout.Duration)
+		// A reload answers once the location has loaded: its bound is the
+		// user's timeout.
+		locs, err := waitLocations(ctx, cfg, u.Env.dagit(base, cfg.Timeout.Duration), rolledLocations(res.Rolled), cfg.Timeout.Duration)
 		if err != nil {
 			step.Fail("")
 			return nil, err
@@ -220,7 +231,7 @@ func (u *Up) Run(ctx context.Context) (*UpResult, error) {
 // (schema included), and parses every watch source. It returns the values
 // and the rendered release.
 func (u *Up) checkInputs() (map[string]any, chart.Manifests, error) {
-	cfg := u.Config
+	cfg := u.Env.Config
 	vals, err := values.For(cfg)
 	if err != nil {
 		return nil, chart.Manifests{}, err
@@ -262,11 +273,7 @@ func checkReferences(ctx context.Context, client kubernetes.Interface, namespace
 // unbound (a new cluster, an up interrupted before the chart) are
 // provisioned while the images load.
 func (u *Up) ensureKind(ctx context.Context, claims []corev1.PersistentVolumeClaim) (*cluster.EnsureResult, map[string]string, map[string]cluster.LocalImage, error) {
-	cfg, out := u.Config, u.Out
-	p := u.Provider
-	if p == nil {
-		p = cluster.NewProvider(cluster.WithLogger(logAdapter{out}), cluster.WithReadyTimeout(cfg.Timeout.Duration))
-	}
+	cfg, out, p := u.Env.Config, u.Env.Out, u.Env.Cluster
 	spec := ClusterSpec(cfg)
 
 	step := out.Start("preflight")
@@ -308,7 +315,7 @@ func (u *Up) ensureKind(ctx context.Context, claims []corev1.PersistentVolumeCla
 	}
 
 	step = out.Start("cluster " + spec.Name)
-	ens, err := p.Ensure(ctx, spec, kindKubeconfig(cfg))
+	ens, err := p.Ensure(ctx, spec, kube.KindKubeconfigPath(cfg.KubeconfigExplicit()))
 	if err != nil {
 		step.Fail("")
 		imgs.cancel()
@@ -317,7 +324,7 @@ func (u *Up) ensureKind(ctx context.Context, claims []corev1.PersistentVolumeCla
 	}
 	switch {
 	case ens.Created:
-		step.Done(fmt.Sprintf("created (%d %s)", len(ens.Nodes), plural(len(ens.Nodes), "node", "nodes")))
+		step.Done(fmt.Sprintf("created (%d %s)", len(ens.Nodes), text.Plural(len(ens.Nodes), "node", "nodes")))
 	case len(ens.StartedNodes) > 0:
 		step.Done("reused, started " + strings.Join(ens.StartedNodes, ", "))
 	case !ens.Owned:
@@ -361,13 +368,13 @@ const provisionTimeout = time.Minute
 // up says so and goes on, and the chart's pods provision what is missing
 // as they would have anyway.
 func (u *Up) startVolumes(ctx context.Context, claims []corev1.PersistentVolumeClaim) *volumesStep {
-	cfg, out := u.Config, u.Out
+	cfg, out := u.Env.Config, u.Env.Out
 	ctx, cancel := context.WithCancel(ctx)
 	s := &volumesStep{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(s.done)
 		defer cancel()
-		kc, err := connect(cfg)
+		kc, err := u.Env.Kube.Connect()
 		if err != nil {
 			return // the steps after the images report it
 		}
@@ -379,7 +386,7 @@ func (u *Up) startVolumes(ctx context.Context, claims []corev1.PersistentVolumeC
 			return
 		}
 		step := out.Start("volumes")
-		err = ensureNamespace(ctx, kc.Clientset, cfg.Namespace)
+		err = kube.EnsureNamespace(ctx, kc.Clientset, cfg.Namespace)
 		var bound []string
 		if err == nil {
 			bound, err = kube.ProvisionClaims(ctx, kc.Clientset, cfg.Namespace, todo, provisionTimeout)
@@ -390,7 +397,7 @@ func (u *Up) startVolumes(ctx context.Context, claims []corev1.PersistentVolumeC
 		case err != nil:
 			step.Skip("not ahead of the chart: " + err.Error())
 		default:
-			step.Done(fmt.Sprintf("%d %s bound while images load: %s", len(bound), plural(len(bound), "claim", "claims"), strings.Join(bound, ", ")))
+			step.Done(fmt.Sprintf("%d %s bound while images load: %s", len(bound), text.Plural(len(bound), "claim", "claims"), strings.Join(bound, ", ")))
 		}
 	}()
 	return s
@@ -414,13 +421,13 @@ func (s *imagesStep) wait() ([]cluster.ImageLoad, error) {
 // from the moment the nodes take them (cluster.Provider.StartLoadImages)
 // rather than after the cluster is Ready. Cancel it when the cluster could
 // not be made.
-func (u *Up) startImages(ctx context.Context, p *cluster.Provider, spec cluster.Spec, images []string) (*imagesStep, error) {
+func (u *Up) startImages(ctx context.Context, p Cluster, spec cluster.Spec, images []string) (*imagesStep, error) {
 	s := &imagesStep{done: make(chan struct{}), cancel: func() {}}
 	if len(images) == 0 {
 		close(s.done)
 		return s, nil
 	}
-	out := u.Out
+	out := u.Env.Out
 	step := out.Start("images")
 	loadCtx, cancel := context.WithCancel(ctx)
 	job, err := p.StartLoadImages(loadCtx, spec, images, func(l cluster.ImageLoad) {
@@ -501,66 +508,45 @@ func codeMount(cfg *config.Config) cluster.Mount {
 	return cluster.Mount{HostPath: root, NodePath: config.CodeNodePath, Required: cfg.HasPathLocations()}
 }
 
-// podSecurityLevel is the Pod Security Standard the namespaces dagster-dev creates enforce.
-const podSecurityLevel = "restricted"
-
-// ensureNamespace creates the release's namespace, enforcing the `restricted` Pod Security
-// Standard (the chart's pods are hardened by default). A namespace dagster-dev created earlier gets
-// the labels it lacks; one it did not create is left as it is.
-func ensureNamespace(ctx context.Context, client kubernetes.Interface, name string) error {
-	existing, err := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-	if err == nil {
-		return labelManagedNamespace(ctx, client, existing)
+// waitDagit waits for Dagit's /server_info where this machine reaches it
+// (the kind port mapping): pod readiness is checked in-cluster, this proves
+// the path a user's browser takes.
+func waitDagit(ctx context.Context, client *dagit.Client, conn dagitconn.Conn, timeout time.Duration) error {
+	err := client.WaitServerInfo(ctx, dagit.Poll{Interval: 500 * time.Millisecond, Timeout: timeout})
+	if err != nil && ctx.Err() == nil {
+		return &DagitUnreachableError{Where: conn.Describe(), Err: err}
 	}
-	if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading namespace %s: %w", name, err)
-	}
-	labels := kube.ManagedByLabels()
-	for k, v := range kube.PodSecurityLabels(podSecurityLevel) {
-		labels[k] = v
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", name, err)
-	}
-	return nil
+	return err
 }
 
-// waitDagit polls /server_info through the host port mapping: pod
-// readiness is checked in-cluster, this proves the path a user's browser
-// takes.
-func waitDagit(ctx context.Context, base string, timeout time.Duration) error {
-	client := &http.Client{Timeout: 5 * time.Second}
-	var lastErr error
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/server_info", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true, nil
-			}
-			err = fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		lastErr = err
-		return false, nil
-	})
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("dagit pods are Ready but %s/server_info does not answer: %v (is something else bound to that port? check `docker ps` for the cluster's port mapping)", base, lastErr)
-	}
-	return err // nil, or the caller cancelled
+// DagitUnreachableError is a Dagit whose pods are Ready but that does not
+// answer from this machine.
+type DagitUnreachableError struct {
+	Where string
+	Err   error
+}
+
+func (e *DagitUnreachableError) Error() string {
+	return fmt.Sprintf("dagit pods are Ready but %s does not answer: %v", e.Where, e.Err)
+}
+
+func (e *DagitUnreachableError) Unwrap() error { return e.Err }
+
+// Fix says where to look.
+func (e *DagitUnreachableError) Fix() string {
+	return "check that nothing else is bound to that port (`docker ps` shows the cluster's port mapping), then run `dagster-dev up` again"
 }
 
 func sourcesNote(cfg *config.Config, changes []sources.Applied) string {
 	if len(cfg.Watch.Sources) == 0 {
 		return "namespace " + cfg.Namespace
 	}
-	return fmt.Sprintf("namespace %s, %d %s, %d changed", cfg.Namespace, len(cfg.Watch.Sources), plural(len(cfg.Watch.Sources), "source", "sources"), len(changes))
+	return fmt.Sprintf("namespace %s, %d %s, %d changed", cfg.Namespace, len(cfg.Watch.Sources), text.Plural(len(cfg.Watch.Sources), "source", "sources"), len(changes))
 }
 
 func readyNote(s readiness.Snapshot) string {
 	n := len(s.Workloads)
-	return fmt.Sprintf("%d/%d %s ready", n-s.Pending(), n, plural(n, "workload", "workloads"))
+	return fmt.Sprintf("%d/%d %s ready", n-s.Pending(), n, text.Plural(n, "workload", "workloads"))
 }
 
 func loadNote(loads []cluster.ImageLoad) string {
@@ -577,13 +563,6 @@ func loadNote(loads []cluster.ImageLoad) string {
 	return strings.Join(parts, ", ") + " (image × node)"
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
 // Summary is the closing block of `up`.
 func (r *UpResult) Summary() string {
 	var b strings.Builder
@@ -597,26 +576,4 @@ func (r *UpResult) Summary() string {
 	}
 	fmt.Fprintf(&b, "Context: %s (%s)\nReady in %s", r.Context, r.Kubeconfig, progress.Round(r.Duration))
 	return b.String()
-}
-
-// labelManagedNamespace adds the Pod Security labels to a namespace dagster-dev created before it
-// set them; a level someone set since is kept.
-func labelManagedNamespace(ctx context.Context, client kubernetes.Interface, ns *corev1.Namespace) error {
-	if ns.Labels[kube.LabelManagedBy] != kube.ManagedByValue {
-		return nil
-	}
-	missing := map[string]any{}
-	for k, v := range kube.PodSecurityLabels(podSecurityLevel) {
-		if _, ok := ns.Labels[k]; !ok {
-			missing[k] = v
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": missing}})
-	if _, err := client.CoreV1().Namespaces().Patch(ctx, ns.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("labelling namespace %s for Pod Security: %w", ns.Name, err)
-	}
-	return nil
 }

@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 
 	"helm.sh/helm/v3/pkg/action"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/chart"
-	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
-	"github.com/dagster-dev/dagster-dev/internal/dagit"
-	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/watch"
@@ -25,7 +21,7 @@ import (
 // changes) and readiness.WaitRollout as the rollout waiter. Ctrl-C
 // (cancelling ctx) is a clean exit.
 type Watch struct {
-	Config *config.Config
+	Env *Env
 	// Out receives one timestamped line per report (watch.NewTextReporter).
 	Out io.Writer
 	// Reporter, when set, receives the reports instead of Out.
@@ -36,10 +32,10 @@ type Watch struct {
 
 // Run performs Watch.
 func (w *Watch) Run(ctx context.Context) error {
-	cfg := w.Config
-	if cfg == nil {
-		return errors.New("stack: Watch.Config is required")
+	if w.Env == nil || w.Env.Config == nil {
+		return errors.New("stack: Watch.Env with a Config is required")
 	}
+	cfg := w.Env.Config
 	rep := w.Reporter
 	if rep == nil {
 		out := w.Out
@@ -48,14 +44,11 @@ func (w *Watch) Run(ctx context.Context) error {
 		}
 		rep = watch.NewTextReporter(out)
 	}
-	kc, err := connect(cfg)
+	kc, err := w.Env.Kube.Connect()
 	if err != nil {
 		return err
 	}
-	rel, err := newChartRelease(cfg, kc)
-	if err != nil {
-		return err
-	}
+	rel := newChartRelease(cfg, kc)
 	opts := watch.Options{
 		Config:      cfg,
 		Client:      kc.Clientset,
@@ -69,9 +62,8 @@ func (w *Watch) Run(ctx context.Context) error {
 		// no path locations to watch.
 		// A reload answers once the location has loaded: a request's
 		// bound is the user's timeout, not the usual seconds.
-		c := &dagit.Client{BaseURL: cfg.DagitURL(), HTTP: &http.Client{Timeout: cfg.Timeout.Duration}}
-		opts.Code = watch.DagitLocations(c, cfg.Timeout.Duration)
-		p := cluster.NewProvider()
+		opts.Code = watch.DagitLocations(w.Env.dagit(cfg.DagitURL(), cfg.Timeout.Duration), cfg.Timeout.Duration)
+		p := w.Env.Cluster
 		if cfg.HasPathLocations() {
 			// Said once here rather than as a pod stuck on its subPath.
 			if err := p.CheckCodeMount(ctx, ClusterSpec(cfg)); err != nil {
@@ -89,12 +81,8 @@ func (w *Watch) Run(ctx context.Context) error {
 // waits for exactly the workloads that changed), and the deployed
 // revision's user-supplied values are what watch compares against.
 // kc is the environment's connection.
-func newChartRelease(cfg *config.Config, kc *kube.Client) (watch.Release, error) {
-	ac, err := chart.NewActionConfig(kc.Kubeconfig, kc.Context, cfg.Namespace, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &chartRelease{ac: ac, client: kc.Clientset, namespace: cfg.Namespace, name: cfg.Release}, nil
+func newChartRelease(cfg *config.Config, kc *Clients) watch.Release {
+	return &chartRelease{ac: kc.Helm, client: kc.Clientset, namespace: cfg.Namespace, name: cfg.Release}
 }
 
 type chartRelease struct {
@@ -132,7 +120,7 @@ func (r *chartRelease) Upgrade(ctx context.Context, vals map[string]any) error {
 
 // kindImages is watch.Images for the config's kind cluster.
 type kindImages struct {
-	p   *cluster.Provider
+	p   Cluster
 	cfg *config.Config
 }
 
@@ -155,7 +143,7 @@ func (k *kindImages) BuildAndLoad(ctx context.Context, loc config.CodeLocation) 
 // kindDoctor is watch.Doctor for the config's kind cluster: a full disk
 // is what it can see from outside the API server (etcd crashes on one).
 type kindDoctor struct {
-	p       *cluster.Provider
+	p       Cluster
 	cluster string
 }
 

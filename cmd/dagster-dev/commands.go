@@ -38,7 +38,7 @@ workload is Ready. Re-running up with nothing changed changes nothing.`,
 				return err
 			}
 			steps := progress.New(c.App.Writer)
-			res, err := (&stack.Up{Config: cfg, Out: steps}).Run(c.Context)
+			res, err := stack.NewUp(stack.NewEnv(cfg, steps)).Run(c.Context)
 			if err != nil {
 				return err
 			}
@@ -92,7 +92,7 @@ func downCommand() *cli.Command {
 				return err
 			}
 			steps := progress.New(c.App.Writer)
-			res, err := (&stack.Down{Config: cfg, Out: steps}).Run(c.Context)
+			res, err := stack.NewDown(stack.NewEnv(cfg, steps)).Run(c.Context)
 			if err != nil {
 				return err
 			}
@@ -123,7 +123,7 @@ judged). With --watch it redraws every 2 seconds until Ctrl-C.`,
 			if c.Int("runs") < 0 {
 				return withCode(exitUsage, fmt.Errorf("--runs must be 0 or more"))
 			}
-			st := &stack.Status{Config: cfg, Runs: c.Int("runs")}
+			st := &stack.Status{Env: stack.NewEnv(cfg, nil), Runs: c.Int("runs")}
 			if c.Bool("watch") {
 				return watchStatus(c, st)
 			}
@@ -211,7 +211,7 @@ running environment keeps its last good state. Ctrl-C stops.`,
 			if err != nil {
 				return err
 			}
-			return (&stack.Watch{Config: cfg, Out: c.App.Writer, Once: c.Bool("once")}).Run(c.Context)
+			return (&stack.Watch{Env: stack.NewEnv(cfg, nil), Out: c.App.Writer, Once: c.Bool("once")}).Run(c.Context)
 		},
 	}
 }
@@ -231,7 +231,7 @@ func testCommand() *cli.Command {
 				return err
 			}
 			rep, err := e2e.Suite{
-				Config:    cfg,
+				Env:       stack.NewEnv(cfg, nil),
 				Out:       c.App.Writer,
 				Pattern:   c.String("run"),
 				JUnitPath: c.String("junit"),

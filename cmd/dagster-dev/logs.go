@@ -58,7 +58,7 @@ order (with -f, until the run ends). Colours only on a terminal and without NO_C
 			}
 			out := &podlogs.Printer{Out: c.App.Writer, Notices: c.App.ErrWriter, Colour: podlogs.ColourFor(c.App.Writer), Timestamps: c.Bool("timestamps")}
 			err = (&stack.Logs{
-				Config:     cfg,
+				Env:        stack.NewEnv(cfg, nil),
 				Components: c.Args().Slice(),
 				RunID:      c.String("run"),
 				Follow:     c.Bool("follow"),
@@ -81,13 +81,13 @@ func completeComponents(c *cli.Context) {
 		cli.DefaultCompleteWithFlags(c.Command)(c)
 		return
 	}
-	cfg, err := loadConfig(c)
-	if err != nil {
-		cfg = nil // still offer the components
+	var env *stack.Env // nil: still offer the components
+	if cfg, err := loadConfig(c); err == nil {
+		env = stack.NewEnv(cfg, nil)
 	}
 	ctx, cancel := context.WithTimeout(c.Context, time.Second)
 	defer cancel()
-	for _, name := range stack.LogNames(ctx, cfg) {
+	for _, name := range stack.LogNames(ctx, env) {
 		fmt.Fprintln(c.App.Writer, name)
 	}
 }
@@ -112,7 +112,7 @@ stays in the foreground until Ctrl-C, moving to the new pod when Dagit rolls.`,
 			if p := c.Int("port"); c.IsSet("port") && (p < 1 || p > 65535) {
 				return withCode(exitUsage, fmt.Errorf("--port %d is not a TCP port (1-65535)", p))
 			}
-			return (&stack.Dagit{Config: cfg, Port: c.Int("port"), Open: c.Bool("open"),
+			return (&stack.Dagit{Env: stack.NewEnv(cfg, nil), Port: c.Int("port"), Open: c.Bool("open"),
 				Printf: func(format string, args ...any) { fmt.Fprintf(c.App.Writer, format, args...) }}).Run(c.Context)
 		},
 	}

@@ -3,9 +3,9 @@ package kube
 import (
 	"fmt"
 
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Client is a connection to one kube context.
@@ -19,6 +19,10 @@ type Client struct {
 	File      string
 	REST      *rest.Config
 	Clientset kubernetes.Interface
+	// Getter is the loader REST and Clientset came from; Helm's action
+	// configuration is built on it (chart.NewActionConfig), so both
+	// clients read the same context with the same client settings.
+	Getter genericclioptions.RESTClientGetter
 }
 
 // ContextError is a kube context that cannot be loaded.
@@ -38,30 +42,55 @@ func (e *ContextError) Fix() string {
 	return "for a kind cluster run `dagster-dev up`; for an existing cluster check `kubectl config get-contexts`"
 }
 
-// Connect builds clients for a kube context, loading the kubeconfig the
-// way kubectl does (LoadingRules). An empty context is the current one.
-func Connect(kubeconfig, context string) (*Client, error) {
-	loader := clientConfig(kubeconfig, context)
-	restCfg, err := restConfig(loader, kubeconfig, context)
+// Readiness watches and log reads are many small requests; client-go's
+// default of 5 QPS would make up visibly slower.
+const (
+	clientQPS   = 50
+	clientBurst = 100
+)
+
+// Getter is the one way dagster-dev loads a kube context: kubectl's loading
+// rules (the explicit file, else every $KUBECONFIG file merged, else
+// ~/.kube/config; see LoadingRules), an empty context meaning the current
+// one, and our client rate limits. namespace is the default namespace of
+// the clients built from it ("" = the context's). Both the Kubernetes
+// clientset (Connect) and Helm's action configuration are built on it.
+func Getter(kubeconfig, context, namespace string) *genericclioptions.ConfigFlags {
+	flags := genericclioptions.NewConfigFlags(true)
+	// No password flag: the loader is then non-interactive, so nothing
+	// ever prompts on stdin (watch and CI run without a terminal).
+	flags.Password = nil
+	flags.KubeConfig = &kubeconfig
+	flags.Context = &context
+	if namespace != "" {
+		flags.Namespace = &namespace
+	}
+	flags.WrapConfigFn = func(c *rest.Config) *rest.Config {
+		c.QPS, c.Burst = clientQPS, clientBurst
+		return c
+	}
+	return flags
+}
+
+// Connect builds clients for a kube context through Getter. An empty
+// context is the current one.
+func Connect(kubeconfig, context, namespace string) (*Client, error) {
+	getter := Getter(kubeconfig, context, namespace)
+	restCfg, err := getter.ToRESTConfig()
 	if err != nil {
-		return nil, err
+		return nil, &ContextError{Context: context, Kubeconfig: kubeconfig, Err: err}
 	}
 	clientset, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, fmt.Errorf("building a Kubernetes client for %q: %w", context, err)
 	}
-	return &Client{Kubeconfig: kubeconfig, Context: context, File: contextFile(loader, context), REST: restCfg, Clientset: clientset}, nil
-}
-
-func clientConfig(kubeconfig, context string) clientcmd.ClientConfig {
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(LoadingRules(kubeconfig), overrides)
+	return &Client{Kubeconfig: kubeconfig, Context: context, File: contextFile(getter, context), REST: restCfg, Clientset: clientset, Getter: getter}, nil
 }
 
 // contextFile is the file the loading rules took a context from ("" = the
 // current context).
-func contextFile(loader clientcmd.ClientConfig, context string) string {
-	raw, err := loader.RawConfig()
+func contextFile(getter genericclioptions.RESTClientGetter, context string) string {
+	raw, err := getter.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
 		return ""
 	}
@@ -72,20 +101,4 @@ func contextFile(loader clientcmd.ClientConfig, context string) string {
 		return c.LocationOfOrigin
 	}
 	return ""
-}
-
-// RESTConfig loads a context's REST config.
-func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
-	return restConfig(clientConfig(kubeconfig, context), kubeconfig, context)
-}
-
-func restConfig(loader clientcmd.ClientConfig, kubeconfig, context string) (*rest.Config, error) {
-	restCfg, err := loader.ClientConfig()
-	if err != nil {
-		return nil, &ContextError{Context: context, Kubeconfig: kubeconfig, Err: err}
-	}
-	// Readiness watches and log reads are many small requests; client-go's
-	// default of 5 QPS would make up visibly slower.
-	restCfg.QPS, restCfg.Burst = 50, 100
-	return restCfg, nil
 }

@@ -38,24 +38,39 @@ func TestConnectMergedKubeconfig(t *testing.T) {
 	b := writeKubeconfig(t, dir, "second", "2222")
 	t.Setenv("KUBECONFIG", a+string(os.PathListSeparator)+b)
 
-	c, err := Connect("", "second")
+	c, err := Connect("", "second", "dagster")
 	if err != nil {
 		t.Fatalf("Connect(second) from merged KUBECONFIG: %v", err)
 	}
 	if c.REST.Host != "https://127.0.0.1:2222" {
 		t.Fatalf("host = %s, want the second file's server", c.REST.Host)
 	}
+	if c.REST.QPS != clientQPS || c.REST.Burst != clientBurst {
+		t.Errorf("QPS/burst = %v/%d, want %v/%d", c.REST.QPS, c.REST.Burst, clientQPS, clientBurst)
+	}
+	// Helm's clients are built on c.Getter: the same server, rate limits
+	// and namespace as the clientset's.
+	hr, err := c.Getter.ToRESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hr.Host != c.REST.Host || hr.QPS != c.REST.QPS {
+		t.Errorf("Getter: host %s QPS %v, want the clientset's %s %v", hr.Host, hr.QPS, c.REST.Host, c.REST.QPS)
+	}
+	if ns, _, err := c.Getter.ToRawKubeConfigLoader().Namespace(); err != nil || ns != "dagster" {
+		t.Errorf("Getter namespace = %q, %v; want dagster", ns, err)
+	}
 	if c.File != b {
 		t.Errorf("File = %q, want the file that defines the context, %q", c.File, b)
 	}
-	if _, err := Connect("", "first"); err != nil {
+	if _, err := Connect("", "first", ""); err != nil {
 		t.Fatalf("Connect(first): %v", err)
 	}
 	// An explicit file is the only one read, as kubectl --kubeconfig.
-	if _, err := Connect(a, "second"); err == nil {
+	if _, err := Connect(a, "second", ""); err == nil {
 		t.Fatal("Connect with an explicit file found a context only $KUBECONFIG's second file has")
 	}
-	_, err = Connect("", "missing")
+	_, err = Connect("", "missing", "")
 	if err == nil || !strings.Contains(err.Error(), `"missing"`) {
 		t.Fatalf("missing context: err = %v", err)
 	}
