@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dagster-dev/dagster-dev/internal/e2etest"
 )
 
 // dagsterImage is the image the check runs in; the offline harness builds it.
@@ -87,9 +89,7 @@ print("config OK")
 `
 
 func TestDagsterImageAcceptsRenderedConfig(t *testing.T) {
-	if os.Getenv("DAGSTER_DEV_E2E") != "1" {
-		t.Skip("integration test: set DAGSTER_DEV_E2E=1 (needs Docker and the offline harness's Dagster image)")
-	}
+	e2etest.Require(t)
 	docker, err := exec.LookPath("docker")
 	if err != nil {
 		t.Fatalf("docker CLI: %v", err)

@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -29,6 +28,7 @@ import (
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 
+	"github.com/dagster-dev/dagster-dev/internal/e2etest"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
@@ -61,9 +61,7 @@ job_runner:
 `
 
 func TestKindInstall(t *testing.T) {
-	if os.Getenv("DAGSTER_DEV_E2E") != "1" {
-		t.Skip("integration test: set DAGSTER_DEV_E2E=1 (needs root, Docker and the offline harness images)")
-	}
+	e2etest.Require(t)
 	ctx := context.Background()
 	dc, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/e2etest"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/progress"
 )
@@ -31,9 +32,7 @@ const harnessConfig = "../e2e/offline/dagster-dev.yaml"
 
 func integrationConfig(t *testing.T) *config.Config {
 	t.Helper()
-	if os.Getenv("DAGSTER_DEV_E2E") != "1" {
-		t.Skip("integration test: set DAGSTER_DEV_E2E=1 (needs root, Docker and the offline harness images)")
-	}
+	e2etest.Require(t)
 	cfg, err := config.Load(harnessConfig)
 	if err != nil {
 		t.Fatalf("harness config: %v (run e2e/offline/prepare)", err)
