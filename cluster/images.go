@@ -22,6 +22,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // LoadAction is what LoadImages did with one image on one node.
@@ -235,7 +237,7 @@ func (p *Provider) loadOne(ctx context.Context, dc DockerClient, n nodes.Node, i
 		if tags, err := nodeutils.ImageTags(n, img.ID); err == nil && len(tags) > 0 {
 			if err := nodeutils.ReTagImage(n, img.ID, img.Ref); err == nil {
 				r.Action, r.Duration = ActionRetagged, time.Since(start)
-				p.logger.Infof("image %s: node %s had ID %s under another name; re-tagged", img.Name, n.String(), shortID(img.ID))
+				p.logger.Infof("image %s: node %s had ID %s under another name; re-tagged", img.Name, n.String(), text.ShortID(img.ID))
 				return r, nil
 			} else {
 				p.logger.Warnf("image %s: re-tagging on node %s failed (%v); loading it instead", img.Name, n.String(), err)
@@ -257,7 +259,7 @@ func (p *Provider) loadOne(ctx context.Context, dc DockerClient, n nodes.Node, i
 		return r, fmt.Errorf("imported %d bytes but the node's container runtime does not list %s afterwards (Docker's containerd image store? see kind#3795): %w", bytes, img.Ref, err)
 	}
 	if !s.containerdStore && id != img.ID {
-		p.logger.Warnf("image %s: node %s has ID %s, expected %s (was the tag moved while loading?)", img.Name, n.String(), shortID(id), shortID(img.ID))
+		p.logger.Warnf("image %s: node %s has ID %s, expected %s (was the tag moved while loading?)", img.Name, n.String(), text.ShortID(id), text.ShortID(img.ID))
 	}
 	r.Action, r.Bytes, r.Duration = ActionLoaded, bytes, time.Since(start)
 	return r, nil
@@ -466,14 +468,6 @@ func dedupe(ss []string) []string {
 		}
 	}
 	return out
-}
-
-func shortID(id string) string {
-	id = strings.TrimPrefix(id, "sha256:")
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func formatPlatform(p ocispec.Platform) string {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 )
 
@@ -99,7 +100,7 @@ func (r Reload) Summary() string {
 		}
 		b.WriteString(strings.Join(parts, ", "))
 	default:
-		fmt.Fprintf(&b, "%d %s, unchanged", r.Definitions, plural(r.Definitions, "definition", "definitions"))
+		fmt.Fprintf(&b, "%d %s, unchanged", r.Definitions, text.Plural(r.Definitions, "definition", "definitions"))
 	}
 	if r.Recovered {
 		b.WriteString(" (recovered from the load error)")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
@@ -206,9 +207,9 @@ func (e *engine) watch(ctx context.Context) error {
 	if len(e.cfg.Watch.Sources) == 0 && len(e.valuesInputs()) == 0 && len(codeNames) == 0 {
 		e.rep.Info("nothing to watch: declare watch.sources, watch.env, valuesFiles or codeLocations with a path in " + config.DefaultFile)
 	}
-	what := fmt.Sprintf("%d %s", n, plural(n, "path", "paths"))
+	what := fmt.Sprintf("%d %s", n, text.Plural(n, "path", "paths"))
 	if len(codeNames) > 0 {
-		what += fmt.Sprintf(" and the code of %s %s", plural(len(codeNames), "location", "locations"), strings.Join(codeNames, ", "))
+		what += fmt.Sprintf(" and the code of %s %s", text.Plural(len(codeNames), "location", "locations"), strings.Join(codeNames, ", "))
 	}
 	e.rep.Info(fmt.Sprintf("watching %s for namespace %s (Ctrl-C to stop)", what, e.ns))
 	deliver(batch{all: true, first: time.Now()})

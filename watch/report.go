@@ -193,10 +193,3 @@ func (discard) Info(string)     {}
 func (discard) Problem(error)   {}
 func (discard) Changed(Change)  {}
 func (discard) Reloaded(Reload) {}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // Release is the Helm release watch upgrades when chart values change.
@@ -157,7 +158,7 @@ func Sync(ctx context.Context, opts Options) error {
 	}
 	e.rollouts.Wait()
 	if n := e.problems.Load(); n > 0 {
-		return fmt.Errorf("%w (%d %s, see above)", ErrProblems, n, plural(int(n), "problem", "problems"))
+		return fmt.Errorf("%w (%d %s, see above)", ErrProblems, n, text.Plural(int(n), "problem", "problems"))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/internal/kube"
+	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
 // ProgressFunc receives a snapshot after every evaluation: on each watched
@@ -44,7 +45,7 @@ func (s Snapshot) String() string {
 		return "waiting for workloads"
 	}
 	if s.Pending() == 0 {
-		return fmt.Sprintf("%d %s ready", n, plural(n, "workload", "workloads"))
+		return fmt.Sprintf("%d %s ready", n, text.Plural(n, "workload", "workloads"))
 	}
 	parts := make([]string, 0, n)
 	for _, w := range s.Workloads {
@@ -54,7 +55,7 @@ func (s Snapshot) String() string {
 		}
 		parts = append(parts, p)
 	}
-	return fmt.Sprintf("waiting for %d %s: %s", n, plural(n, "workload", "workloads"), strings.Join(parts, ", "))
+	return fmt.Sprintf("waiting for %d %s: %s", n, text.Plural(n, "workload", "workloads"), strings.Join(parts, ", "))
 }
 
 // Wait blocks until every Deployment, StatefulSet and DaemonSet in namespace

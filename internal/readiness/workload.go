@@ -339,7 +339,7 @@ func (p *progress) finish() WorkloadStatus {
 	case len(p.counts) > 0:
 		s.State, s.Waiting = p.counts[0], p.counts[0]
 	case oldLeft > 0:
-		s.State = fmt.Sprintf("%d old %s left", oldLeft, plural(oldLeft, "pod", "pods"))
+		s.State = fmt.Sprintf("%d old %s left", oldLeft, text.Plural(oldLeft, "pod", "pods"))
 		s.Waiting = s.State
 	case s.Ready < s.Desired:
 		s.State = fmt.Sprintf("%d of %d pods ready", s.Ready, s.Desired)
@@ -348,11 +348,4 @@ func (p *progress) finish() WorkloadStatus {
 		s.Done = true
 	}
 	return s
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
