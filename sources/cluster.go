@@ -153,9 +153,3 @@ func patchTemplate(ctx context.Context, client kubernetes.Interface, namespace s
 	}
 	return err
 }
-
-// Transient reports whether err means the API server could not be reached
-// or asked to come back later, as opposed to refusing the request.
-//
-// Deprecated: use kube.Transient.
-func Transient(err error) bool { return kube.Transient(err) }

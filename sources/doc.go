@@ -48,7 +48,8 @@
 //
 // # Errors
 //
-// Transient tells an unreachable or overloaded API server (worth retrying)
-// from a refusal. A Syncer returns the former and stops the pass; a refused
-// apply or patch of one object goes to Syncer.Problem and the pass goes on.
+// kube.Transient tells an unreachable or overloaded API server (worth
+// retrying) from a refusal. A Syncer returns the former and stops the pass; a
+// refused apply or patch of one object goes to Syncer.Problem and the pass
+// goes on.
 package sources

@@ -30,7 +30,7 @@ type Syncer struct {
 	// Info receives notices (a paused Deployment). Nil drops them.
 	Info func(string)
 	// Retryable tells the API errors the caller retries (returned) from
-	// those that go to Problem. Nil means Transient; watch widens it while
+	// those that go to Problem. Nil means kube.Transient; watch widens it while
 	// a restarted API server is still starting.
 	Retryable func(error) bool
 
@@ -81,7 +81,7 @@ func (s *Syncer) info(msg string) {
 // content (nil when the object did not exist) and whether it wrote: equal
 // content writes nothing. A refused apply goes to Problem and is not an
 // error; the error is set only when the pass must stop: the live object
-// could not be read, or the API server could not be reached (Transient).
+// could not be read, or the API server could not be reached (kube.Transient).
 func (s *Syncer) Apply(ctx context.Context, obj *Object, origin string) (prev *Object, applied bool, err error) {
 	key := obj.Key()
 	if !s.known[key] {

@@ -55,7 +55,7 @@
 // # Failure handling
 //
 // While the API server is unreachable (connection refused, timeouts, 5xx,
-// 429: sources.Transient) a sync is retried with backoff from 0.5 s to 5 s,
+// 429: kube.Transient) a sync is retried with backoff from 0.5 s to 5 s,
 // re-reading the files each time, and each retry is reported. Cancelling the
 // context (Ctrl-C) stops everything and returns nil.
 //

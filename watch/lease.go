@@ -190,7 +190,7 @@ func (l *lease) keep(ctx context.Context, rep Reporter) error {
 
 func (l *lease) retryable(err error) bool {
 	if l.api == nil {
-		return sources.Transient(err)
+		return kube.Transient(err)
 	}
 	return l.api.transient(err)
 }

@@ -10,8 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/text"
-	"github.com/dagster-dev/dagster-dev/sources"
 )
 
 // restartGrace is how long after the API server was last unreachable a
@@ -72,7 +72,7 @@ func (r *apiRecovery) transient(err error) bool {
 		// Dagit restarting says nothing about the API server.
 		return true
 	}
-	if sources.Transient(err) {
+	if kube.Transient(err) {
 		r.mu.Lock()
 		now := r.now()
 		if r.outage.IsZero() || now.Sub(r.unreachable) > outageGap {
