@@ -112,13 +112,22 @@ func TestPollUntilDropsATryTheDeadlineCut(t *testing.T) {
 	}
 }
 
+// Cancelled once two tries have answered (an answer, then a failure): the
+// third try, cut short by the cancel, is dropped, and polling stops with the
+// answer kept and context.Canceled, not a timeout.
 func TestPollUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &script{steps: []step{{v: 5}}}
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	v, err := PollUntil(ctx, Poll{Interval: time.Millisecond, Timeout: time.Hour}, s.try, noTimeout(t))
-	if v != 5 || !errors.Is(err, context.Canceled) {
-		t.Fatalf("PollUntil = %d, %v; want 5, context.Canceled", v, err)
+	defer cancel()
+	s := &script{steps: []step{{v: 5}, {keep: true, err: errRetry}, {v: 6}}}
+	try := func(ctx context.Context, last int) (int, bool, error) {
+		if s.calls == 2 {
+			cancel()
+		}
+		return s.try(ctx, last)
+	}
+	v, err := PollUntil(ctx, Poll{Interval: time.Millisecond, Timeout: time.Hour}, try, noTimeout(t))
+	if v != 5 || !errors.Is(err, context.Canceled) || s.calls != 3 {
+		t.Fatalf("PollUntil = %d, %v after %d tries; want 5, context.Canceled after 3", v, err, s.calls)
 	}
 }
 

@@ -113,9 +113,11 @@ func TestWaitServerInfo(t *testing.T) {
 		t.Errorf("timeout: %v is not context.DeadlineExceeded", err)
 	}
 
-	// The caller giving up is not a timeout.
+	// The caller giving up is not a timeout: cancelled once the second 503
+	// is answered, so while it polls.
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	defer cancel()
+	c = &Client{BaseURL: down.URL, HTTP: &http.Client{Transport: &afterRequests{rt: down.Client().Transport, n: 2, fn: cancel}}}
 	if err := c.WaitServerInfo(ctx, Poll{Interval: time.Millisecond, Timeout: time.Hour}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err = %v, want context.Canceled", err)
 	}
