@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // Two locations: one with everything set, one with only the required keys.
@@ -103,13 +105,13 @@ func TestUserDeploymentsObjects(t *testing.T) {
 			}
 			o := mustFind(t, m, kind, name)
 			l := o.GetLabels()
-			if l["app.kubernetes.io/component"] != ComponentUserCode || l[LabelCodeLocation] != loc.name {
+			if l["app.kubernetes.io/component"] != kube.ComponentUserCode || l[kube.LabelCodeLocation] != loc.name {
 				t.Errorf("%s %s labels = %v", kind, name, l)
 			}
 		}
 		d := mustFind(t, m, "Deployment", loc.object)
 		pl := podLabels(t, d)
-		if pl["app.kubernetes.io/component"] != ComponentUserCode || pl[LabelCodeLocation] != loc.name || pl["app.kubernetes.io/instance"] != "dagster" {
+		if pl["app.kubernetes.io/component"] != kube.ComponentUserCode || pl[kube.LabelCodeLocation] != loc.name || pl["app.kubernetes.io/instance"] != "dagster" {
 			t.Errorf("%s pod labels = %v", loc.object, pl)
 		}
 		sel, _, _ := unstructured.NestedStringMap(d.Object, "spec", "selector", "matchLabels")
@@ -540,7 +542,7 @@ func TestUserDeploymentsSelectors(t *testing.T) {
 	// Readiness finds every code server through the component label.
 	var servers []string
 	for name, l := range pods {
-		if l["app.kubernetes.io/component"] == ComponentUserCode {
+		if l["app.kubernetes.io/component"] == kube.ComponentUserCode {
 			servers = append(servers, name)
 		}
 	}
@@ -613,7 +615,7 @@ func TestBundledLocationUnchanged(t *testing.T) {
 	}
 	c["command"] = newCmd
 	for _, path := range [][]string{{"metadata", "labels"}, {"spec", "template", "metadata", "labels"}} {
-		_ = unstructured.SetNestedField(dep, "user-code", append(path, LabelCodeLocation)...)
+		_ = unstructured.SetNestedField(dep, "user-code", append(path, kube.LabelCodeLocation)...)
 	}
 	// The job-runner env ConfigMap gained the GRPC_DNS_RESOLVER default,
 	// so its checksum changed with it.
@@ -652,7 +654,7 @@ func TestBundledLocationUnchanged(t *testing.T) {
 	}
 	svc := before["Service/dagster-user-code"].(map[string]any)
 	for _, path := range [][]string{{"metadata", "labels"}, {"spec", "selector"}} {
-		_ = unstructured.SetNestedField(svc, "user-code", append(path, LabelCodeLocation)...)
+		_ = unstructured.SetNestedField(svc, "user-code", append(path, kube.LabelCodeLocation)...)
 	}
 	for k := range before {
 		if !reflect.DeepEqual(before[k], got[k]) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/text"
 
 	corev1 "k8s.io/api/core/v1"
@@ -164,11 +164,11 @@ func (s *suite) caseBroker(ctx context.Context, t *T) error {
 	if err != nil {
 		return err
 	}
-	rmq, ok := findWorkload(ws, chart.ComponentBroker, "rabbitmq")
+	rmq, ok := findWorkload(ws, kube.ComponentBroker, "rabbitmq")
 	if !ok {
 		return fmt.Errorf("release %s has no RabbitMQ workload (workloads: %s)", s.cfg.Release, workloadIDs(ws))
 	}
-	worker, ok := findWorkload(ws, chart.ComponentWorker, "celery-workers")
+	worker, ok := findWorkload(ws, kube.ComponentWorker, "celery-workers")
 	if !ok {
 		return fmt.Errorf("release %s has no Celery worker workload (workloads: %s)", s.cfg.Release, workloadIDs(ws))
 	}

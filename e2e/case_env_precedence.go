@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // envTarget is a component whose pods must see the fixture environment.
@@ -20,10 +20,10 @@ type envTarget struct {
 // envTargets are the chart's long-running components. Dagit and the daemon
 // read dagit.*, the Celery workers and the user-code server job_runner.*.
 var envTargets = []envTarget{
-	{chart.ComponentDagit, true},
-	{chart.ComponentDaemon, false},
-	{chart.ComponentWorker, true},
-	{chart.ComponentUserCode, false},
+	{kube.ComponentDagit, true},
+	{kube.ComponentDaemon, false},
+	{kube.ComponentWorker, true},
+	{kube.ComponentUserCode, false},
 }
 
 func (s *suite) caseEnvPrecedence(ctx context.Context, t *T) (err error) {
@@ -67,7 +67,7 @@ func (s *suite) caseEnvPrecedence(ctx context.Context, t *T) (err error) {
 		return err
 	}
 	for _, tg := range envTargets {
-		if tg.component == chart.ComponentWorker && !celery {
+		if tg.component == kube.ComponentWorker && !celery {
 			t.Logf("no Celery workers (runLauncher.type K8sRunLauncher): job_runner.* reaches the code server and the job pods")
 			continue
 		}

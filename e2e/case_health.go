@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dagster-dev/dagster-dev/chart"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/text"
 
 	corev1 "k8s.io/api/core/v1"
@@ -58,9 +58,9 @@ func (s *suite) caseHealth(ctx context.Context, t *T) error {
 		if err != nil {
 			return err
 		}
-		required := []string{chart.ComponentDagit, chart.ComponentUserCode}
+		required := []string{kube.ComponentDagit, kube.ComponentUserCode}
 		if celery {
-			required = append(required, chart.ComponentWorker)
+			required = append(required, kube.ComponentWorker)
 		}
 		var missing []string
 		for _, comp := range required {

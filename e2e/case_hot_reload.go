@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/watch"
 )
@@ -120,9 +120,9 @@ func (s *suite) caseHotReload(ctx context.Context, t *T) (err error) {
 		return err
 	}
 	// job_runner.* is read by the Celery workers, or (K8sRunLauncher) by the code server alone.
-	reader, readerName := chart.ComponentWorker, "Celery worker"
+	reader, readerName := kube.ComponentWorker, "Celery worker"
 	if !celery {
-		reader, readerName = chart.ComponentUserCode, "code server"
+		reader, readerName = kube.ComponentUserCode, "code server"
 	}
 	if _, ok := findWorkload(affected, reader, ""); !ok {
 		return fmt.Errorf("after attaching ConfigMap %s to job_runner, no %s reads it (workloads reading it: %s)", name, readerName, text.ListOrNone(strings.Split(workloadIDs(affected), ", ")))

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/podlogs"
@@ -191,7 +190,7 @@ func containerStart(ctx context.Context, s *suite, runID, label string) time.Tim
 		return time.Time{}
 	}
 	for _, p := range pods {
-		isRun := p.Labels[kube.LabelComponent] == chart.ComponentRunWorker
+		isRun := p.Labels[kube.LabelComponent] == kube.ComponentRunWorker
 		if isRun != strings.HasPrefix(label, "run-") || len(p.Status.ContainerStatuses) == 0 {
 			continue
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,7 +40,7 @@ func (s *suite) casePersistence(ctx context.Context, t *T) error {
 	if err != nil {
 		return err
 	}
-	pg, ok := findWorkload(ws, chart.ComponentDatabase, "postgresql")
+	pg, ok := findWorkload(ws, kube.ComponentDatabase, "postgresql")
 	if !ok {
 		return fmt.Errorf("release %s has no PostgreSQL workload (workloads: %s)", s.cfg.Release, workloadIDs(ws))
 	}

@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/sources"
@@ -51,16 +50,16 @@ func TestReleaseWorkloadsOnlyTheRelease(t *testing.T) {
 		Spec: appsv1.StatefulSetSpec{
 			Replicas: ptr(int32(1)),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{kube.LabelName: "postgresql"}},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{kube.LabelComponent: chart.ComponentDatabase}}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{kube.LabelComponent: kube.ComponentDatabase}}},
 		},
 	}
 	other := deployment("team-app", "web", false)
 	otherRelease := deployment("staging-dagit", "dagit", false)
 	otherRelease.Annotations = map[string]string{kube.HelmReleaseAnnotation: "staging"}
-	worker := deployment("dagster-celery-workers", chart.ComponentWorker, true,
+	worker := deployment("dagster-celery-workers", kube.ComponentWorker, true,
 		corev1.EnvFromSource{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "dagster-job-runner-env"}}},
 		corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "team-secret"}}})
-	k := testKube(deployment("dagster-dagit", chart.ComponentDagit, true), worker, other, otherRelease, sts)
+	k := testKube(deployment("dagster-dagit", kube.ComponentDagit, true), worker, other, otherRelease, sts)
 	ws, err := k.releaseWorkloads(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -68,17 +67,17 @@ func TestReleaseWorkloadsOnlyTheRelease(t *testing.T) {
 	if got := workloadIDs(ws); got != "Deployment/dagster-celery-workers, Deployment/dagster-dagit, StatefulSet/dagster-postgresql" {
 		t.Fatalf("workloads %s", got)
 	}
-	w, ok := findWorkload(ws, chart.ComponentWorker, "")
+	w, ok := findWorkload(ws, kube.ComponentWorker, "")
 	if !ok || !w.refs["ConfigMap/dagster-job-runner-env"] || !w.refs["Secret/team-secret"] {
 		t.Errorf("worker %+v", w)
 	}
-	if pg, ok := findWorkload(ws, chart.ComponentDatabase, "postgresql"); !ok || pg.Name != "dagster-postgresql" {
+	if pg, ok := findWorkload(ws, kube.ComponentDatabase, "postgresql"); !ok || pg.Name != "dagster-postgresql" {
 		t.Errorf("postgresql not found by component: %+v", pg)
 	}
 	if pg, ok := findWorkload(ws, "no-such-component", "postgresql"); !ok || pg.Name != "dagster-postgresql" {
 		t.Errorf("postgresql not found by name: %+v", pg)
 	}
-	if _, ok := findWorkload(ws, chart.ComponentBroker, "rabbitmq"); ok {
+	if _, ok := findWorkload(ws, kube.ComponentBroker, "rabbitmq"); ok {
 		t.Error("found a broker that does not exist")
 	}
 	// No pods exist, so nothing is rolled out.
@@ -105,15 +104,15 @@ func readyPod(name, component, ip string, created time.Time) *corev1.Pod {
 
 func TestComponentPods(t *testing.T) {
 	now := time.Now()
-	old := readyPod("dagster-dagit-old", chart.ComponentDagit, "10.0.0.1", now.Add(-time.Hour))
-	cur := readyPod("dagster-dagit-new", chart.ComponentDagit, "10.0.0.2", now)
-	terminating := readyPod("dagster-dagit-gone", chart.ComponentDagit, "10.0.0.3", now.Add(-2*time.Hour))
+	old := readyPod("dagster-dagit-old", kube.ComponentDagit, "10.0.0.1", now.Add(-time.Hour))
+	cur := readyPod("dagster-dagit-new", kube.ComponentDagit, "10.0.0.2", now)
+	terminating := readyPod("dagster-dagit-gone", kube.ComponentDagit, "10.0.0.3", now.Add(-2*time.Hour))
 	terminating.DeletionTimestamp = ptr(metav1.NewTime(now))
-	notReady := readyPod("dagster-dagit-starting", chart.ComponentDagit, "10.0.0.4", now)
+	notReady := readyPod("dagster-dagit-starting", kube.ComponentDagit, "10.0.0.4", now)
 	notReady.Status.Conditions[0].Status = corev1.ConditionFalse
-	worker := readyPod("dagster-celery-workers-1", chart.ComponentWorker, "10.0.0.5", now)
+	worker := readyPod("dagster-celery-workers-1", kube.ComponentWorker, "10.0.0.5", now)
 	k := testKube(old, cur, terminating, notReady, worker)
-	pods, err := k.componentPods(context.Background(), chart.ComponentDagit)
+	pods, err := k.componentPods(context.Background(), kube.ComponentDagit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +161,8 @@ func TestBrokerChecks(t *testing.T) {
 		t.Error("no error for output without JSON")
 	}
 
-	w1 := *readyPod("w1", chart.ComponentWorker, "10.0.0.5", time.Now())
-	w2 := *readyPod("w2", chart.ComponentWorker, "10.0.0.6", time.Now())
+	w1 := *readyPod("w1", kube.ComponentWorker, "10.0.0.5", time.Now())
+	w2 := *readyPod("w2", kube.ComponentWorker, "10.0.0.6", time.Now())
 	ok := brokerState{consumers: map[string]int{"dagster": 2}, peers: map[string]bool{"10.0.0.5": true, "10.0.0.6": true}}
 	if p := brokerProblems(ok, []string{"dagster"}, []corev1.Pod{w1, w2}); len(p) != 0 {
 		t.Errorf("healthy broker reported %v", p)
@@ -182,12 +181,12 @@ func TestBrokerChecks(t *testing.T) {
 
 func TestUnhealthyPods(t *testing.T) {
 	now := time.Now()
-	ready := readyPod("dagster-dagit-1", chart.ComponentDagit, "", now)
-	crash := readyPod("dagster-celery-workers-1", chart.ComponentWorker, "", now.Add(-time.Minute))
+	ready := readyPod("dagster-dagit-1", kube.ComponentDagit, "", now)
+	crash := readyPod("dagster-celery-workers-1", kube.ComponentWorker, "", now.Add(-time.Minute))
 	crash.Status.Conditions[0].Status = corev1.ConditionFalse
-	crash.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: chart.ComponentWorker, RestartCount: 5,
+	crash.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: kube.ComponentWorker, RestartCount: 5,
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
-	starting := readyPod("dagster-daemon-1", chart.ComponentDaemon, "", now)
+	starting := readyPod("dagster-daemon-1", kube.ComponentDaemon, "", now)
 	starting.Status.Conditions[0].Status = corev1.ConditionFalse
 	stepFailed := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dagster-step-abc", Labels: map[string]string{kube.LabelRunID: "r1"}}, Status: corev1.PodStatus{Phase: corev1.PodFailed}}
 	stepOK := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "dagster-step-def", Labels: map[string]string{kube.LabelRunID: "r1"}}, Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}

@@ -8,7 +8,6 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/cluster"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/imagebuild"
@@ -138,7 +137,7 @@ func podImageIDs(ctx context.Context, client kubernetes.Interface, cfg *config.C
 		if img := w.Template.Annotations[values.ImageIDAnnotation]; img != "" {
 			ids[id] = img
 		}
-		if loc := w.Template.Labels[chart.LabelCodeLocation]; loc != "" {
+		if loc := w.Template.Labels[kube.LabelCodeLocation]; loc != "" {
 			locations[id] = loc
 		}
 	}

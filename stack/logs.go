@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
@@ -45,19 +44,19 @@ type LogComponent struct {
 // LogComponents are the names `dagster-dev logs` takes besides code
 // locations' names.
 var LogComponents = []LogComponent{
-	{"dagit", chart.ComponentDagit, "the webserver"},
-	{"daemon", chart.ComponentDaemon, "schedules, sensors, the run queue and monitoring"},
-	{"workers", chart.ComponentWorker, "the Celery workers"},
-	{"code", chart.ComponentUserCode, "every code server"},
-	{"postgresql", chart.ComponentDatabase, "the run storage"},
-	{"rabbitmq", chart.ComponentBroker, "the Celery broker"},
+	{"dagit", kube.ComponentDagit, "the webserver"},
+	{"daemon", kube.ComponentDaemon, "schedules, sensors, the run queue and monitoring"},
+	{"workers", kube.ComponentWorker, "the Celery workers"},
+	{"code", kube.ComponentUserCode, "every code server"},
+	{"postgresql", kube.ComponentDatabase, "the run storage"},
+	{"rabbitmq", kube.ComponentBroker, "the Celery broker"},
 	{"runs", "", "the run and step pods of every run"},
 }
 
 // shortNames are the prefixes of each component's pods.
 var shortNames = map[string]string{
-	chart.ComponentDagit: "dagit", chart.ComponentDaemon: "daemon", chart.ComponentWorker: "worker",
-	chart.ComponentUserCode: "code", chart.ComponentDatabase: "postgresql", chart.ComponentBroker: "rabbitmq",
+	kube.ComponentDagit: "dagit", kube.ComponentDaemon: "daemon", kube.ComponentWorker: "worker",
+	kube.ComponentUserCode: "code", kube.ComponentDatabase: "postgresql", kube.ComponentBroker: "rabbitmq",
 }
 
 // UnknownComponentError names a component `logs` does not know.
@@ -91,9 +90,9 @@ func CodeLocationNames(ctx context.Context, client kubernetes.Interface, cfg *co
 		names.Insert(l.Name)
 	}
 	if client != nil {
-		if ws, err := kube.ListWorkloads(ctx, client, cfg.Namespace, kube.ComponentSelector(cfg.Release, chart.ComponentUserCode)); err == nil {
+		if ws, err := kube.ListWorkloads(ctx, client, cfg.Namespace, kube.ComponentSelector(cfg.Release, kube.ComponentUserCode)); err == nil {
 			for _, w := range ws.All() {
-				if loc := w.Template.Labels[chart.LabelCodeLocation]; loc != "" {
+				if loc := w.Template.Labels[kube.LabelCodeLocation]; loc != "" {
 					names.Insert(loc)
 				}
 			}
@@ -173,15 +172,15 @@ func (s *selection) source(namespace string) podlogs.Source {
 // "1a2b3c4d/my_op" (a run's pod and a step's).
 func (s *selection) match(p *corev1.Pod) (string, bool) {
 	comp := p.Labels[kube.LabelComponent]
-	if comp == chart.ComponentRunWorker || comp == chart.ComponentStepWorker {
-		if p.Labels[chart.LabelRunRelease] != s.release || !(s.all || s.runs || s.runID != "") {
+	if comp == kube.ComponentRunWorker || comp == kube.ComponentStepWorker {
+		if p.Labels[kube.LabelRunRelease] != s.release || !(s.all || s.runs || s.runID != "") {
 			return "", false
 		}
 		run := shortRun(p.Labels[kube.LabelRunID])
-		if comp == chart.ComponentRunWorker {
+		if comp == kube.ComponentRunWorker {
 			return "run-" + run, true
 		}
-		step := p.Labels[chart.LabelOp]
+		step := p.Labels[kube.LabelOp]
 		if step == "" {
 			step = podSuffix(p.Name)
 		}
@@ -190,15 +189,15 @@ func (s *selection) match(p *corev1.Pod) (string, bool) {
 	if s.runID != "" || p.Labels[kube.LabelInstance] != s.release {
 		return "", false
 	}
-	loc := p.Labels[chart.LabelCodeLocation]
-	if !s.all && !s.components.Has(comp) && !(comp == chart.ComponentUserCode && s.locations.Has(loc)) {
+	loc := p.Labels[kube.LabelCodeLocation]
+	if !s.all && !s.components.Has(comp) && !(comp == kube.ComponentUserCode && s.locations.Has(loc)) {
 		return "", false
 	}
 	name, ok := shortNames[comp]
 	if !ok {
 		return "", false
 	}
-	if comp == chart.ComponentUserCode && loc != "" {
+	if comp == kube.ComponentUserCode && loc != "" {
 		name = loc
 	}
 	return name + "/" + podSuffix(p.Name), true

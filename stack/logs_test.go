@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
@@ -35,10 +34,10 @@ func releasePod(name, component string, extra ...string) *corev1.Pod {
 func jobPod(name, component, release, runID, op string) *corev1.Pod {
 	l := map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: component, kube.LabelRunID: runID}
 	if release != "" {
-		l[chart.LabelRunRelease] = release
+		l[kube.LabelRunRelease] = release
 	}
 	if op != "" {
-		l[chart.LabelOp] = op
+		l[kube.LabelOp] = op
 	}
 	return pod(name, l)
 }
@@ -53,16 +52,16 @@ func testLogsConfig(t *testing.T) *config.Config {
 
 func TestLogsSelectionLabelsAndFilters(t *testing.T) {
 	pods := []*corev1.Pod{
-		releasePod("dagster-dagit-6d9f-x7k2p", chart.ComponentDagit),
-		releasePod("dagster-daemon-55c-q1w2e", chart.ComponentDaemon),
-		releasePod("dagster-celery-workers-7b-zz9aa", chart.ComponentWorker),
-		releasePod("dagster-code-analytics-5f-9fz3d", chart.ComponentUserCode, chart.LabelCodeLocation, "analytics"),
-		releasePod("dagster-postgresql-0", chart.ComponentDatabase),
-		releasePod("dagster-rabbitmq-0", chart.ComponentBroker),
-		releasePod("other-dagit-1-abcde", chart.ComponentDagit), // another release's
-		jobPod("dagster-run-1a2b3c4d5e", chart.ComponentRunWorker, "dagster", "1a2b3c4d-5e6f", ""),
-		jobPod("dagster-step-9f8e-aaaaa", chart.ComponentStepWorker, "dagster", "1a2b3c4d-5e6f", "my_op"),
-		jobPod("dagster-run-ffff", chart.ComponentRunWorker, "other", "ffffffff-0000", ""), // another release's run
+		releasePod("dagster-dagit-6d9f-x7k2p", kube.ComponentDagit),
+		releasePod("dagster-daemon-55c-q1w2e", kube.ComponentDaemon),
+		releasePod("dagster-celery-workers-7b-zz9aa", kube.ComponentWorker),
+		releasePod("dagster-code-analytics-5f-9fz3d", kube.ComponentUserCode, kube.LabelCodeLocation, "analytics"),
+		releasePod("dagster-postgresql-0", kube.ComponentDatabase),
+		releasePod("dagster-rabbitmq-0", kube.ComponentBroker),
+		releasePod("other-dagit-1-abcde", kube.ComponentDagit), // another release's
+		jobPod("dagster-run-1a2b3c4d5e", kube.ComponentRunWorker, "dagster", "1a2b3c4d-5e6f", ""),
+		jobPod("dagster-step-9f8e-aaaaa", kube.ComponentStepWorker, "dagster", "1a2b3c4d-5e6f", "my_op"),
+		jobPod("dagster-run-ffff", kube.ComponentRunWorker, "other", "ffffffff-0000", ""), // another release's run
 	}
 	pods[6].Labels[kube.LabelInstance] = "other"
 	cases := []struct {
@@ -102,8 +101,8 @@ func TestLogsSelectionLabelsAndFilters(t *testing.T) {
 
 func TestLogsUnknownComponentNamesWhatExists(t *testing.T) {
 	deployed := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "dagster-code-billing", Namespace: "dagster",
-		Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: chart.ComponentUserCode}}}
-	deployed.Spec.Template.Labels = map[string]string{chart.LabelCodeLocation: "billing"}
+		Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: kube.ComponentUserCode}}}
+	deployed.Spec.Template.Labels = map[string]string{kube.LabelCodeLocation: "billing"}
 	client := fake.NewSimpleClientset(deployed)
 	l := &Logs{Env: &Env{Config: testLogsConfig(t)}, Components: []string{"billing"}}
 	if _, err := l.selection(context.Background(), client); err != nil {

@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
@@ -126,7 +125,7 @@ func (f *Forwarded) BaseURL(ctx context.Context) (string, error) {
 // roll the oldest goes first), and the container port behind the Dagit
 // Service.
 func (r Release) Target(ctx context.Context) (*corev1.Pod, int, error) {
-	pods, err := kube.ReadyPods(ctx, r.Client, r.Namespace, kube.ComponentSelector(r.Name, chart.ComponentDagit))
+	pods, err := kube.ReadyPods(ctx, r.Client, r.Namespace, kube.ComponentSelector(r.Name, kube.ComponentDagit))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -143,7 +142,7 @@ type NoPodError struct{ Release, Namespace string }
 
 func (e *NoPodError) Error() string {
 	return fmt.Sprintf("no Ready Dagit pod (labels %s=%s, %s=%s) in namespace %s to port-forward to",
-		kube.LabelInstance, e.Release, kube.LabelComponent, chart.ComponentDagit, e.Namespace)
+		kube.LabelInstance, e.Release, kube.LabelComponent, kube.ComponentDagit, e.Namespace)
 }
 
 func (e *NoPodError) Fix() string {
@@ -170,7 +169,7 @@ func (r Release) alive(ctx context.Context, pod *corev1.Pod, fw *kube.Forward) b
 // resolved by name against the pod when it is a named port. Without a
 // Service, the pod's port named "http" (the chart's) or its first port.
 func (r Release) Port(ctx context.Context, pod *corev1.Pod) (int, error) {
-	svcs, err := r.Client.CoreV1().Services(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.ComponentSelector(r.Name, chart.ComponentDagit)})
+	svcs, err := r.Client.CoreV1().Services(r.Namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.ComponentSelector(r.Name, kube.ComponentDagit)})
 	if err != nil {
 		return 0, fmt.Errorf("finding the Dagit Service: %w", err)
 	}

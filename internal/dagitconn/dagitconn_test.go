@@ -12,14 +12,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 func dagitPod(name string, created time.Time) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "dagster", UID: types.UID("uid-" + name), CreationTimestamp: metav1.NewTime(created),
-			Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: chart.ComponentDagit}},
+			Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: kube.ComponentDagit}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "dagit",
 			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 3000}, {Name: "metrics", ContainerPort: 9000}}}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
@@ -28,7 +27,7 @@ func dagitPod(name string, created time.Time) *corev1.Pod {
 
 func dagitService(target intstr.IntOrString) *corev1.Service {
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "dagster-dagit", Namespace: "dagster", Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: chart.ComponentDagit}},
+		ObjectMeta: metav1.ObjectMeta{Name: "dagster-dagit", Namespace: "dagster", Labels: map[string]string{kube.LabelInstance: "dagster", kube.LabelComponent: kube.ComponentDagit}},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: target}}},
 	}
 }

@@ -4,8 +4,9 @@
 // selectors that identify a release's objects and what dagster-dev created,
 // and reading a release's workloads, events and logs.
 //
-// The chart package owns the component names (chart.ComponentDagit, ...);
-// this package owns the label keys they are stored under.
+// It owns the label keys and the chart's component names
+// (components.go), so the packages below the chart (readiness,
+// dagitconn) name components without importing it.
 package kube
 
 import (

@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
@@ -170,7 +169,7 @@ func TestClassifyPod(t *testing.T) {
 			name: "missing Secret of the daemon (chart label)",
 			pod: newPod("dagster-daemon-7d9f-x", envFrom("Secret", "s"), mainState(waiting("CreateContainerConfigError", `secret "s" not found`), 0), func(p *corev1.Pod) {
 				delete(p.Labels, "component")
-				p.Labels[kube.LabelComponent] = chart.ComponentDaemon
+				p.Labels[kube.LabelComponent] = kube.ComponentDaemon
 			}),
 			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
 			contains: []string{"remove it from dagit.env_secrets"},
@@ -178,7 +177,7 @@ func TestClassifyPod(t *testing.T) {
 		{
 			name: "missing ConfigMap of user code (chart label)",
 			pod: newPod("dagster-user-code-1-x", envFrom("ConfigMap", "c"), mainState(waiting("CreateContainerConfigError", `configmap "c" not found`), 0), func(p *corev1.Pod) {
-				p.Labels[kube.LabelComponent] = chart.ComponentUserCode
+				p.Labels[kube.LabelComponent] = kube.ComponentUserCode
 			}),
 			phase: PhaseFailed, kind: KindConfig, short: "CreateContainerConfigError",
 			contains: []string{"remove it from job_runner.env_config_maps"},

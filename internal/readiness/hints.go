@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/dagster-dev/dagster-dev/chart"
 	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/text"
 )
@@ -148,9 +147,9 @@ func inEnvFrom(pod *corev1.Pod, ref MissingRef) bool {
 // It returns "" when unsure rather than pointing at the wrong key.
 func chartComponent(pod *corev1.Pod) string {
 	switch pod.Labels[kube.LabelComponent] {
-	case chart.ComponentDagit, chart.ComponentDaemon:
+	case kube.ComponentDagit, kube.ComponentDaemon:
 		return "dagit"
-	case chart.ComponentWorker, chart.ComponentUserCode:
+	case kube.ComponentWorker, kube.ComponentUserCode:
 		return "job_runner"
 	}
 	// Pods from other charts or older templates: fall back to names.

@@ -1,8 +1,8 @@
-package chart
+package kube
 
 // Component names: the values of the app.kubernetes.io/component label
-// (kube.LabelComponent) the chart puts on each workload and its pods
-// (templates/_helpers.tpl, the subcharts' templates). Code outside the chart
+// (LabelComponent) the chart puts on each workload and its pods
+// (chart/dagster/templates/_helpers.tpl, the subcharts' templates). Code outside the chart
 // names components only through these.
 const (
 	ComponentDagit    = "dagit"
