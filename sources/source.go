@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/userfile"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/internal/yamlpos"
 )
@@ -71,7 +72,7 @@ func (o *Object) Hash() string {
 // the content, which may be secret.
 func LoadSource(cfg *config.Config, src config.Source) (*Object, error) {
 	path := cfg.Resolve(src.Path)
-	display := values.DisplayPath(path)
+	display := userfile.DisplayPath(path)
 	obj := &Object{Kind: src.Kind, Name: src.Name, File: display, Data: map[string]string{}}
 	if src.Kind == config.KindSecret {
 		obj.Type = "Opaque"
@@ -112,7 +113,7 @@ func LoadSource(cfg *config.Config, src config.Source) (*Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := values.CheckText(display, data); err != nil {
+	if err := userfile.CheckText(display, data); err != nil {
 		return nil, err
 	}
 	if format == "" || format == config.FormatAuto {
@@ -177,7 +178,7 @@ func loadDir(dir, display string, obj *Object) error {
 		if err != nil {
 			return err
 		}
-		if err := values.CheckText(fileDisplay, data); err != nil {
+		if err := userfile.CheckText(fileDisplay, data); err != nil {
 			return err
 		}
 		if errs := validation.IsConfigMapKey(name); len(errs) > 0 {
@@ -269,7 +270,7 @@ func parseYAMLMap(file string, data []byte) (map[string]string, error) {
 		return out, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, &values.FileError{File: file, Line: root.Line, Msg: "expected a mapping of KEY: value"}
+		return nil, &userfile.Error{File: file, Line: root.Line, Msg: "expected a mapping of KEY: value"}
 	}
 	if err := scalarMap(file, root, "", out); err != nil {
 		return nil, err
@@ -288,27 +289,27 @@ func scalarMap(file string, m *yaml.Node, what string, out map[string]string) er
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			return &values.FileError{File: file, Line: k.Line, Msg: prefix + "keys must be plain strings"}
+			return &userfile.Error{File: file, Line: k.Line, Msg: prefix + "keys must be plain strings"}
 		}
 		if k.Value == "<<" {
-			return &values.FileError{File: file, Line: k.Line, Msg: prefix + "merge keys (<<) are not supported here"}
+			return &userfile.Error{File: file, Line: k.Line, Msg: prefix + "merge keys (<<) are not supported here"}
 		}
 		if prev, dup := seen[k.Value]; dup {
-			return &values.FileError{File: file, Line: k.Line, Msg: fmt.Sprintf("%skey %q is already defined at line %d", prefix, k.Value, prev)}
+			return &userfile.Error{File: file, Line: k.Line, Msg: fmt.Sprintf("%skey %q is already defined at line %d", prefix, k.Value, prev)}
 		}
 		seen[k.Value] = k.Line
 		for v.Kind == yaml.AliasNode && v.Alias != nil {
 			v = v.Alias
 		}
 		if v.Kind != yaml.ScalarNode {
-			return &values.FileError{File: file, Line: v.Line, Msg: fmt.Sprintf("%sthe value of %q must be a string, number or boolean, not a %s", prefix, k.Value, nodeKind(v))}
+			return &userfile.Error{File: file, Line: v.Line, Msg: fmt.Sprintf("%sthe value of %q must be a string, number or boolean, not a %s", prefix, k.Value, nodeKind(v))}
 		}
 		if v.Tag == "!!null" {
 			out[k.Value] = ""
 			continue
 		}
 		if v.Tag == "!!binary" {
-			return &values.FileError{File: file, Line: v.Line, Msg: fmt.Sprintf("%sthe value of %q is binary; only text can become environment variables", prefix, k.Value)}
+			return &userfile.Error{File: file, Line: v.Line, Msg: fmt.Sprintf("%sthe value of %q is binary; only text can become environment variables", prefix, k.Value)}
 		}
 		out[k.Value] = v.Value
 	}
@@ -331,7 +332,7 @@ func nodeKind(n *yaml.Node) string {
 func oneDocument(file string, data []byte) (*yaml.Node, error) {
 	root, err := yamlpos.Document(data)
 	if errors.Is(err, yamlpos.ErrSecondDocument) {
-		return nil, &values.FileError{File: file, Line: yamlpos.Problems(err)[0].Line, Msg: yamlpos.ErrSecondDocument.Error()}
+		return nil, &userfile.Error{File: file, Line: yamlpos.Problems(err)[0].Line, Msg: yamlpos.ErrSecondDocument.Error()}
 	}
 	if err != nil {
 		return nil, values.YAMLError(file, err)
@@ -354,7 +355,7 @@ func parseManifest(file string, data []byte, obj *Object, envNamespace string) e
 		if root != nil {
 			line = root.Line
 		}
-		return &values.FileError{File: file, Line: line, Msg: "expected a ConfigMap or Secret manifest (a mapping with apiVersion and kind)"}
+		return &userfile.Error{File: file, Line: line, Msg: "expected a ConfigMap or Secret manifest (a mapping with apiVersion and kind)"}
 	}
 	fields := map[string]*yaml.Node{}
 	keyLine := map[string]int{}
@@ -369,10 +370,10 @@ func parseManifest(file string, data []byte, obj *Object, envNamespace string) e
 		return n.Value
 	}
 	if v := str(fields["apiVersion"]); v != "v1" {
-		return &values.FileError{File: file, Line: lineOr(fields["apiVersion"], root), Msg: fmt.Sprintf("apiVersion must be v1, not %q", v)}
+		return &userfile.Error{File: file, Line: lineOr(fields["apiVersion"], root), Msg: fmt.Sprintf("apiVersion must be v1, not %q", v)}
 	}
 	if k := str(fields["kind"]); k != obj.Kind {
-		return &values.FileError{File: file, Line: lineOr(fields["kind"], root), Msg: fmt.Sprintf("the manifest is a %q but the source declares a %s", k, obj.Kind)}
+		return &userfile.Error{File: file, Line: lineOr(fields["kind"], root), Msg: fmt.Sprintf("the manifest is a %q but the source declares a %s", k, obj.Kind)}
 	}
 	meta := fields["metadata"]
 	var name, namespace *yaml.Node
@@ -387,24 +388,24 @@ func parseManifest(file string, data []byte, obj *Object, envNamespace string) e
 		}
 	}
 	if name != nil && str(name) != obj.Name {
-		return &values.FileError{File: file, Line: name.Line, Msg: fmt.Sprintf("metadata.name is %q but the source declares %q; make them equal", str(name), obj.Name)}
+		return &userfile.Error{File: file, Line: name.Line, Msg: fmt.Sprintf("metadata.name is %q but the source declares %q; make them equal", str(name), obj.Name)}
 	}
 	if namespace != nil && str(namespace) != "" {
 		if str(namespace) != envNamespace {
 			// A manifest naming another namespace is a copy from elsewhere;
 			// applying it into this environment would surprise either way.
-			return &values.FileError{File: file, Line: namespace.Line, Msg: fmt.Sprintf("metadata.namespace is %q but the environment's namespace is %q; remove it or make them equal", str(namespace), envNamespace)}
+			return &userfile.Error{File: file, Line: namespace.Line, Msg: fmt.Sprintf("metadata.namespace is %q but the environment's namespace is %q; remove it or make them equal", str(namespace), envNamespace)}
 		}
 	}
 	if n := fields["immutable"]; n != nil && str(n) == "true" {
-		return &values.FileError{File: file, Line: n.Line, Msg: "immutable objects cannot be updated, so they cannot be watched; remove immutable: true"}
+		return &userfile.Error{File: file, Line: n.Line, Msg: "immutable objects cannot be updated, so they cannot be watched; remove immutable: true"}
 	}
 	if n := fields["binaryData"]; n != nil && n.Kind == yaml.MappingNode && len(n.Content) > 0 {
-		return &values.FileError{File: file, Line: n.Line, Msg: "binaryData is not supported: only text can become environment variables"}
+		return &userfile.Error{File: file, Line: n.Line, Msg: "binaryData is not supported: only text can become environment variables"}
 	}
 	if d := fields["data"]; d != nil && !(d.Kind == yaml.ScalarNode && d.Tag == "!!null") {
 		if d.Kind != yaml.MappingNode {
-			return &values.FileError{File: file, Line: d.Line, Msg: "data must be a mapping"}
+			return &userfile.Error{File: file, Line: d.Line, Msg: "data must be a mapping"}
 		}
 		raw := map[string]string{}
 		if err := scalarMap(file, d, "data", raw); err != nil {
@@ -418,10 +419,10 @@ func parseManifest(file string, data []byte, obj *Object, envNamespace string) e
 			if obj.Kind == config.KindSecret {
 				dec, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(v), ""))
 				if err != nil {
-					return &values.FileError{File: file, Line: lines[k], Msg: fmt.Sprintf("data: the value of %q is not valid base64 (Secret data is base64; use stringData for plain text)", k)}
+					return &userfile.Error{File: file, Line: lines[k], Msg: fmt.Sprintf("data: the value of %q is not valid base64 (Secret data is base64; use stringData for plain text)", k)}
 				}
-				if err := values.CheckText(file, dec); err != nil {
-					return &values.FileError{File: file, Line: lines[k], Msg: fmt.Sprintf("data: the value of %q is binary; only text can become environment variables", k)}
+				if err := userfile.CheckText(file, dec); err != nil {
+					return &userfile.Error{File: file, Line: lines[k], Msg: fmt.Sprintf("data: the value of %q is binary; only text can become environment variables", k)}
 				}
 				v = string(dec)
 			}
@@ -430,10 +431,10 @@ func parseManifest(file string, data []byte, obj *Object, envNamespace string) e
 	}
 	if sd := fields["stringData"]; sd != nil && !(sd.Kind == yaml.ScalarNode && sd.Tag == "!!null") {
 		if obj.Kind != config.KindSecret {
-			return &values.FileError{File: file, Line: keyLine["stringData"], Msg: "stringData is only valid in a Secret"}
+			return &userfile.Error{File: file, Line: keyLine["stringData"], Msg: "stringData is only valid in a Secret"}
 		}
 		if sd.Kind != yaml.MappingNode {
-			return &values.FileError{File: file, Line: sd.Line, Msg: "stringData must be a mapping"}
+			return &userfile.Error{File: file, Line: sd.Line, Msg: "stringData must be a mapping"}
 		}
 		// stringData wins over data, as the API server merges it.
 		if err := scalarMap(file, sd, "stringData", obj.Data); err != nil {
@@ -442,7 +443,7 @@ func parseManifest(file string, data []byte, obj *Object, envNamespace string) e
 	}
 	if t := fields["type"]; t != nil {
 		if obj.Kind != config.KindSecret {
-			return &values.FileError{File: file, Line: t.Line, Msg: "type is only valid in a Secret"}
+			return &userfile.Error{File: file, Line: t.Line, Msg: "type is only valid in a Secret"}
 		}
 		if str(t) != "" {
 			obj.Type = str(t)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/internal/text"
-	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/internal/userfile"
 )
 
 // CodeLocations is the running Dagster's view of the code locations;
@@ -322,9 +322,9 @@ func (e *engine) dependencyChanged(r *codeRoot, file string) {
 }
 
 // displayDir is dir as a shell argument: relative to the working
-// directory when below it (values.DisplayPath), with ./ in front.
+// directory when below it (userfile.DisplayPath), with ./ in front.
 func displayDir(dir string) string {
-	p := values.DisplayPath(dir)
+	p := userfile.DisplayPath(dir)
 	if filepath.IsAbs(p) || p == "." {
 		return p
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/dagster-dev/dagster-dev/config"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/internal/text"
-	"github.com/dagster-dev/dagster-dev/internal/values"
+	"github.com/dagster-dev/dagster-dev/internal/userfile"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
 
@@ -362,7 +362,7 @@ func (e *engine) collect(ctx context.Context, fw *fileWatch, deliver func(batch)
 // starts referencing an object finds it), then chart values.
 func (e *engine) sync(ctx context.Context, b batch) error {
 	if e.cfg.Path != "" && b.paths[e.cfg.Path] {
-		e.rep.Info(fmt.Sprintf("%s changed: restart watch to use the new settings (watching continues with the old ones)", values.DisplayPath(e.cfg.Path)))
+		e.rep.Info(fmt.Sprintf("%s changed: restart watch to use the new settings (watching continues with the old ones)", userfile.DisplayPath(e.cfg.Path)))
 	}
 	if err := e.syncSources(ctx, b); err != nil {
 		return err

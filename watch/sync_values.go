@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/userfile"
 	"github.com/dagster-dev/dagster-dev/internal/values"
 	"github.com/dagster-dev/dagster-dev/sources"
 )
@@ -28,7 +29,7 @@ func (e *engine) syncValues(ctx context.Context, b batch) error {
 	var changedFiles []string
 	for _, p := range e.valuesInputs() {
 		if b.paths[p] {
-			changedFiles = append(changedFiles, values.DisplayPath(p))
+			changedFiles = append(changedFiles, userfile.DisplayPath(p))
 		}
 	}
 	if e.valuesRoll != nil {
@@ -148,7 +149,7 @@ func (e *engine) buildImages(ctx context.Context, b batch) (ids map[string]strin
 		if len(cb.deps) > 0 {
 			e.rep.Info(fmt.Sprintf("code location %s: image %s ready in the nodes %s after save", loc.Name, ref, roundDuration(time.Since(b.first))))
 			for _, d := range cb.deps {
-				files = append(files, filepath.Join(values.DisplayPath(cb.root.dir), d))
+				files = append(files, filepath.Join(userfile.DisplayPath(cb.root.dir), d))
 			}
 		}
 	}

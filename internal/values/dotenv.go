@@ -1,56 +1,17 @@
 package values
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/dagster-dev/dagster-dev/internal/userfile"
 )
-
-// FileError is a problem in one input file, located by line when known. Its
-// message never quotes file content, because the file may hold secrets.
-type FileError struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *FileError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
 
 // envName is what a dotenv key must look like: a POSIX shell variable name.
 // Kubernetes accepts more since 1.34, but a key a shell or Python cannot
 // read back is almost always a typo.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// CheckText rejects content that is not text: NUL bytes or invalid UTF-8.
-// Such content cannot be an environment variable and is almost always a file
-// that was attached by mistake.
-func CheckText(file string, data []byte) error {
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return &FileError{File: file, Line: 1 + bytes.Count(data[:i], []byte("\n")), Msg: "binary content (NUL byte): only text files can become environment variables"}
-	}
-	if !utf8.Valid(data) {
-		line := 1
-		for i := 0; i < len(data); {
-			r, n := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && n <= 1 {
-				break
-			}
-			if r == '\n' {
-				line++
-			}
-			i += n
-		}
-		return &FileError{File: file, Line: line, Msg: "binary content (not UTF-8 text): only text files can become environment variables"}
-	}
-	return nil
-}
 
 // ParseDotenv reads KEY=VALUE lines the way python-dotenv and Docker Compose
 // do, because that is what a Dagster user's .env already follows:
@@ -64,7 +25,7 @@ func CheckText(file string, data []byte) error {
 // ${VAR} is not expanded: values reach the cluster exactly as written, so
 // what the file says is what the pod sees.
 func ParseDotenv(file string, data []byte) (map[string]string, error) {
-	if err := CheckText(file, data); err != nil {
+	if err := userfile.CheckText(file, data); err != nil {
 		return nil, err
 	}
 	text := strings.TrimPrefix(string(data), "\uFEFF")
@@ -83,11 +44,11 @@ func ParseDotenv(file string, data []byte) (map[string]string, error) {
 		key, val, ok := strings.Cut(line, "=")
 		if !ok {
 			// The line is not quoted back: it may be a pasted secret.
-			return nil, &FileError{File: file, Line: lineNo, Msg: "expected KEY=VALUE"}
+			return nil, &userfile.Error{File: file, Line: lineNo, Msg: "expected KEY=VALUE"}
 		}
 		key = strings.TrimSpace(key)
 		if !envName.MatchString(key) {
-			return nil, &FileError{File: file, Line: lineNo, Msg: fmt.Sprintf("invalid variable name %q: use letters, digits and _, not starting with a digit", key)}
+			return nil, &userfile.Error{File: file, Line: lineNo, Msg: fmt.Sprintf("invalid variable name %q: use letters, digits and _, not starting with a digit", key)}
 		}
 		val = strings.TrimLeft(val, " \t")
 		switch {
@@ -106,7 +67,7 @@ func ParseDotenv(file string, data []byte) (map[string]string, error) {
 				// The value continues on the next line.
 				b.WriteString(body)
 				if i+1 >= len(lines) {
-					return nil, &FileError{File: file, Line: lineNo, Msg: fmt.Sprintf("the value of %s opens a %c quote that is never closed", key, quote)}
+					return nil, &userfile.Error{File: file, Line: lineNo, Msg: fmt.Sprintf("the value of %s opens a %c quote that is never closed", key, quote)}
 				}
 				b.WriteByte('\n')
 				i++
@@ -114,7 +75,7 @@ func ParseDotenv(file string, data []byte) (map[string]string, error) {
 			}
 			after := strings.TrimSpace(body[end+1:])
 			if after != "" && !strings.HasPrefix(after, "#") {
-				return nil, &FileError{File: file, Line: i + 1, Msg: fmt.Sprintf("unexpected text after the closing quote of %s", key)}
+				return nil, &userfile.Error{File: file, Line: i + 1, Msg: fmt.Sprintf("unexpected text after the closing quote of %s", key)}
 			}
 			v := b.String()
 			if quote == '"' {

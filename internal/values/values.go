@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v4"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/userfile"
 	"github.com/dagster-dev/dagster-dev/internal/yamlpos"
 )
 
@@ -57,9 +57,9 @@ func For(cfg *config.Config) (map[string]any, error) {
 		path := cfg.Resolve(f)
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("values file %s: %w", DisplayPath(path), unwrapPathError(err))
+			return nil, fmt.Errorf("values file %s: %w", userfile.DisplayPath(path), unwrapPathError(err))
 		}
-		v, err := Parse(DisplayPath(path), data)
+		v, err := Parse(userfile.DisplayPath(path), data)
 		if err != nil {
 			return nil, err
 		}
@@ -82,9 +82,9 @@ func For(cfg *config.Config) (map[string]any, error) {
 		path := cfg.Resolve(file)
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("watch.env.%s: %s: %w", comp, DisplayPath(path), unwrapPathError(err))
+			return nil, fmt.Errorf("watch.env.%s: %s: %w", comp, userfile.DisplayPath(path), unwrapPathError(err))
 		}
-		entries, err := ParseDotenv(DisplayPath(path), data)
+		entries, err := ParseDotenv(userfile.DisplayPath(path), data)
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +183,7 @@ func For(cfg *config.Config) (map[string]any, error) {
 func Parse(file string, data []byte) (map[string]any, error) {
 	root, err := yamlpos.Document(data)
 	if errors.Is(err, yamlpos.ErrSecondDocument) {
-		return nil, &FileError{File: file, Line: yamlpos.Problems(err)[0].Line, Msg: "a values file holds one YAML document; this is a second one"}
+		return nil, &userfile.Error{File: file, Line: yamlpos.Problems(err)[0].Line, Msg: "a values file holds one YAML document; this is a second one"}
 	}
 	if err != nil {
 		return nil, YAMLError(file, err)
@@ -192,7 +192,7 @@ func Parse(file string, data []byte) (map[string]any, error) {
 		return map[string]any{}, nil // empty, or only comments: sets nothing
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, &FileError{File: file, Line: root.Line, Msg: "chart values must be a YAML mapping"}
+		return nil, &userfile.Error{File: file, Line: root.Line, Msg: "chart values must be a YAML mapping"}
 	}
 	var v any
 	if err := root.Decode(&v); err != nil {
@@ -343,21 +343,7 @@ func normalize(v any, where string) (any, error) {
 // yamlpos.Problems finds in it (go.yaml.in/yaml/v4 errors carry positions).
 func YAMLError(file string, err error) error {
 	p := yamlpos.Problems(err)[0]
-	return &FileError{File: file, Line: p.Line, Msg: "invalid YAML: " + p.Msg}
-}
-
-// DisplayPath shortens an absolute path to one relative to the working
-// directory when it lies below it, which is how users think of their files.
-func DisplayPath(path string) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return path
-	}
-	rel, err := filepath.Rel(wd, path)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return path
-	}
-	return rel
+	return &userfile.Error{File: file, Line: p.Line, Msg: "invalid YAML: " + p.Msg}
 }
 
 // unwrapPathError drops the path from an *os.PathError, which the caller

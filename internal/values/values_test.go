@@ -1,7 +1,6 @@
 package values
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -207,17 +206,6 @@ func TestMergeReplacesListsAndScalarsMergesMaps(t *testing.T) {
 	src["a"].(map[string]any)["y"].([]any)[0] = 99
 	if got["a"].(map[string]any)["y"].([]any)[0] != 2 {
 		t.Error("Merge aliased a list of src")
-	}
-}
-
-func TestFileErrorFormat(t *testing.T) {
-	var fe *FileError
-	err := error(&FileError{File: "a.env", Line: 3, Msg: "bad"})
-	if !errors.As(err, &fe) || err.Error() != "a.env:3: bad" {
-		t.Errorf("got %q", err)
-	}
-	if (&FileError{File: "a.env", Msg: "bad"}).Error() != "a.env: bad" {
-		t.Error("no line form")
 	}
 }
 
