@@ -350,7 +350,7 @@ func waitFor(t *testing.T, cond func() bool) {
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
+			t.Fatal("condition not met in 30s (a hang guard; the condition is what is tested)")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
