@@ -1,13 +1,16 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -326,21 +329,25 @@ func (r *Report) Text() string {
 			owner = "absent"
 		}
 		fmt.Fprintf(&b, "cluster:     kind %s (%s), context %s\n", r.Cluster.Name, owner, r.Cluster.Context)
+		var nodes [][]string
 		for _, n := range r.Cluster.Nodes {
-			fmt.Fprintf(&b, "  node %-36s %-14s %-8s %s\n", n.Name, n.Role, n.State, n.Image)
+			nodes = append(nodes, []string{"node " + n.Name, n.Role, n.State, n.Image})
 		}
+		writeTable(&b, nodes, nil)
 	}
 	if r.Release != nil {
 		fmt.Fprintf(&b, "release:     %s revision %d, %s, chart %s (Dagster %s), updated %s\n", r.Release.Name, r.Release.Revision,
 			r.Release.State, r.Release.ChartVersion, r.Release.AppVersion, r.Release.Updated.Format(time.RFC3339))
 	}
+	var workloads [][]string
 	for _, w := range r.Workload {
 		mark := "✓"
 		if w.Ready < w.Desired {
 			mark = "✗"
 		}
-		fmt.Fprintf(&b, "  %s %-11s %-40s %d/%d\n", mark, w.Kind, w.Name, w.Ready, w.Desired)
+		workloads = append(workloads, []string{mark + " " + w.Kind, w.Name, fmt.Sprintf("%d/%d", w.Ready, w.Desired)})
 	}
+	writeTable(&b, workloads, nil)
 	answer := "answers"
 	if !r.Dagit.Answers {
 		answer = "does not answer"
@@ -352,32 +359,46 @@ func (r *Report) Text() string {
 	}
 	if len(r.Locations) > 0 {
 		fmt.Fprintf(&b, "code locations:\n")
+		var locations [][]string
 		for _, l := range r.Locations {
 			mark := map[string]string{"loaded": "✓", "failed": "✗"}[l.Status]
 			if mark == "" {
 				mark = "…"
 			}
-			fmt.Fprintf(&b, "  %s %-30s %s\n", mark, l.Name, l.Status)
-			if l.Error != "" {
-				b.WriteString(text.Indent(l.Error, "      "))
+			locations = append(locations, []string{mark + " " + l.Name, l.Status})
+		}
+		// A failed location's error goes under its row, outside the
+		// columns, which stay aligned across it.
+		writeTable(&b, locations, func(i int) {
+			if e := r.Locations[i].Error; e != "" {
+				b.WriteString(text.Indent(e, "      "))
 				b.WriteByte('\n')
 			}
-		}
+		})
 	}
 	if len(r.Runs) > 0 {
 		fmt.Fprintf(&b, "runs (newest first):\n")
-		for _, run := range r.Runs {
+		// Durations align on the right: padded to the longest here, as
+		// tabwriter aligns every column of a table the same way.
+		durations := make([]string, len(r.Runs))
+		width := 0
+		for i, run := range r.Runs {
+			durations[i] = progress.Round(time.Duration(run.Seconds * float64(time.Second)))
+			width = max(width, utf8.RuneCountInString(durations[i]))
+		}
+		var runs [][]string
+		for i, run := range r.Runs {
 			mark := map[string]string{dagit.RunSuccess: "✓", dagit.RunFailure: "✗", dagit.RunCanceled: "-"}[run.Status]
 			if mark == "" {
 				mark = "…"
 			}
-			suite := ""
+			created := run.Created.Local().Format("Jan 2 15:04:05")
 			if run.Suite {
-				suite = "  (dagster-dev test)"
+				created += "  (dagster-dev test)"
 			}
-			fmt.Fprintf(&b, "  %s %s  %-28s %-9s %8s  %s%s\n", mark, run.ID, run.Job, run.Status,
-				progress.Round(time.Duration(run.Seconds*float64(time.Second))), run.Created.Local().Format("Jan 2 15:04:05"), suite)
+			runs = append(runs, []string{mark + " " + run.ID, run.Job, run.Status, fmt.Sprintf("%*s", width, durations[i]), created})
 		}
+		writeTable(&b, runs, nil)
 	}
 	switch {
 	case r.Watch == nil:
@@ -391,4 +412,48 @@ func (r *Report) Text() string {
 		fmt.Fprintf(&b, "problem: %s\n", p)
 	}
 	return b.String()
+}
+
+// writeTable writes rows of cells to b as a table: each row on a line
+// indented by two spaces, its cells in columns (text/tabwriter) as wide as
+// their longest cell plus two spaces, so a long name moves the columns after
+// it instead of breaking their alignment. after, if not nil, is called with
+// each row's index once the row is written, to add lines under it that are
+// not part of the table (the columns stay aligned across them).
+func writeTable(b *strings.Builder, rows [][]string, after func(i int)) {
+	if len(rows) == 0 {
+		return
+	}
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	for _, row := range rows {
+		for i, cell := range row {
+			if i > 0 {
+				tw.Write([]byte{'\t'})
+			}
+			tw.Write([]byte(tableCell(cell)))
+		}
+		tw.Write([]byte{'\n'})
+	}
+	tw.Flush() // writes to a bytes.Buffer: cannot fail
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	for i, line := range lines {
+		// An empty last cell leaves the padding of the one before it.
+		b.WriteString("  " + strings.TrimRight(line, " ") + "\n")
+		if after != nil {
+			after(i)
+		}
+	}
+}
+
+// tableCell is s as one cell: the characters tabwriter reads as the end of
+// a cell or a line become spaces.
+func tableCell(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '\t', '\n', '\v', '\f', '\r':
+			return ' '
+		}
+		return r
+	}, s)
 }

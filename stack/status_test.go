@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dagster-dev/dagster-dev/internal/dagit"
 	"github.com/dagster-dev/dagster-dev/watch"
@@ -92,5 +93,56 @@ func TestStatusJudgesLocationsAndTheNewestRunOfEachJob(t *testing.T) {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("JSON misses %s: %s", key, b)
 		}
+	}
+}
+
+// A name longer than the others (longer than the old fixed widths, too)
+// moves the columns after it, in every row of its table: each table's last
+// column starts at one offset, across a failed location's error lines.
+func TestReportTextAlignsLongNames(t *testing.T) {
+	// One long name per table, each a key of its row.
+	created := time.Date(2026, 12, 3, 18, 54, 33, 0, time.Local)
+	node, workload, location, job := strings.Repeat("n", 50), strings.Repeat("w", 50), strings.Repeat("l", 50), strings.Repeat("j", 50)
+	r := &Report{
+		Cluster: ClusterReport{Name: "dagster-dev", Exists: true, Owned: true, Nodes: []NodeReport{
+			{Name: "dagster-dev-control-plane", Role: "control-plane", State: "running", Image: "kind-node:v1"},
+			{Name: node, Role: "worker", State: "running", Image: "kind-node:v1"}}},
+		Workload: []WorkloadReport{{Kind: "Deployment", Name: "dagster-dagit", Ready: 1, Desired: 1}, {Kind: "StatefulSet", Name: workload, Ready: 0, Desired: 1}},
+		Locations: []LocationReport{{Name: "user-code", Status: "loaded"}, {Name: "analytics", Status: "failed", Error: "SyntaxError\nline 17"},
+			{Name: location, Status: "loading"}},
+		Runs: []RunReport{{ID: "r1", Job: "etl", Status: dagit.RunFailure, Seconds: 12, Created: created},
+			{ID: "r2", Job: job, Status: dagit.RunSuccess, Seconds: 3725, Created: created}},
+	}
+	lines := strings.Split(r.Text(), "\n")
+	// column is where want starts in the line that contains key, in runes.
+	column := func(key, want string) int {
+		t.Helper()
+		for _, l := range lines {
+			if strings.Contains(l, key) {
+				i := strings.Index(l, want)
+				if i < 0 {
+					t.Fatalf("line %q lacks %q", l, want)
+				}
+				return utf8.RuneCountInString(l[:i])
+			}
+		}
+		t.Fatalf("no line has %q:\n%s", key, strings.Join(lines, "\n"))
+		return 0
+	}
+	for _, c := range []struct{ short, long, shortAt, longAt string }{
+		{"node dagster-dev-control-plane", node, "kind-node:v1", "kind-node:v1"},
+		{"dagster-dagit", workload, "1/1", "0/1"},
+		{"✓ user-code", location, "loaded", "loading"},
+		{"✗ analytics", location, "failed", "loading"},
+		{"etl", job, "FAILURE", "SUCCESS"},
+		{"etl", job, "Dec 3 18:54:33", "Dec 3 18:54:33"},
+	} {
+		if a, b := column(c.short, c.shortAt), column(c.long, c.longAt); a != b || a <= 50 {
+			t.Errorf("%q starts at %d, %q at %d (want one column after the long name):\n%s", c.shortAt, a, c.longAt, b, strings.Join(lines, "\n"))
+		}
+	}
+	// Durations align on the right.
+	if !strings.Contains(r.Text(), "FAILURE     12s  ") {
+		t.Errorf("durations not right-aligned:\n%s", r.Text())
 	}
 }
