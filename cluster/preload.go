@@ -15,6 +15,17 @@ type ImageLoadJob struct {
 	done  chan struct{}
 	loads []ImageLoad
 	err   error
+	// waited is how long the job waited for the nodes to take images
+	// (kind still booting them); loading, how long the loads took after.
+	waited, loading time.Duration
+}
+
+// Phases says, once Wait has returned, how long the job waited for the
+// nodes to take images and how long it then loaded: the second is what
+// compares with `kind load` into a Ready cluster.
+func (j *ImageLoadJob) Phases() (waited, loading time.Duration) {
+	<-j.done
+	return j.waited, j.loading
 }
 
 // Wait blocks until the load has ended and returns what LoadImages would.
@@ -63,12 +74,15 @@ func (p *Provider) StartLoadImages(ctx context.Context, spec Spec, images []stri
 	}
 	go func() {
 		defer close(job.done)
+		start := time.Now()
 		kindNodes, err := p.waitImageNodes(ctx, plan.dc, want.Name, want.Nodes)
+		job.waited = time.Since(start)
 		if err != nil {
 			job.err = err
 			return
 		}
 		job.loads, job.err = p.load(ctx, want.Name, plan, kindNodes, report)
+		job.loading = time.Since(start) - job.waited
 	}()
 	return job, nil
 }

@@ -86,6 +86,9 @@ type Cluster interface {
 // ImageJob is a side-load running in the background.
 type ImageJob interface {
 	Wait() ([]cluster.ImageLoad, error)
+	// Phases is how long, once it ended, the job waited for the nodes to
+	// take images and how long it loaded after that.
+	Phases() (waited, loading time.Duration)
 }
 
 // KindCluster is the Cluster of a cluster.Provider.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -131,12 +132,16 @@ func (f *fakeCluster) Delete(_ context.Context, name, _ string) (*cluster.Delete
 
 // fakeJob is an ImageJob that ends when its goroutine does.
 type fakeJob struct {
-	done  chan struct{}
-	loads []cluster.ImageLoad
-	err   error
+	done   chan struct{}
+	loads  []cluster.ImageLoad
+	err    error
+	waited time.Duration
 }
 
 func (j *fakeJob) Wait() ([]cluster.ImageLoad, error) { <-j.done; return j.loads, j.err }
+
+// Phases: the gate is the fake's wait for the nodes.
+func (j *fakeJob) Phases() (waited, loading time.Duration) { <-j.done; return j.waited, 0 }
 
 func (f *fakeCluster) StartLoadImages(ctx context.Context, spec cluster.Spec, images []string, report func(cluster.ImageLoad)) (ImageJob, error) {
 	if err := f.record("StartLoadImages"); err != nil {
@@ -151,12 +156,14 @@ func (f *fakeCluster) StartLoadImages(ctx context.Context, spec cluster.Spec, im
 	go func() {
 		defer close(job.done)
 		if f.loadGate != nil {
+			start := time.Now()
 			select {
 			case <-f.loadGate:
 			case <-ctx.Done():
 				job.err = ctx.Err()
 				return
 			}
+			job.waited = time.Since(start)
 		}
 		job.loads, job.err = f.load(spec.Name, images, report)
 	}()

@@ -74,6 +74,18 @@ func TestLoadNoteCountsActions(t *testing.T) {
 	}
 }
 
+// A load that waited for kind to boot the nodes says how its time
+// splits; one into a running cluster does not.
+func TestImagesNoteSplitsTheWait(t *testing.T) {
+	loads := []cluster.ImageLoad{{Action: cluster.ActionLoaded}, {Action: cluster.ActionLoaded}}
+	if got := imagesNote(loads, 21*time.Second, 37*time.Second); got != "2 loaded (image × node); 21s waiting for the nodes, 37s loading" {
+		t.Errorf("note = %q", got)
+	}
+	if got := imagesNote(loads, 10*time.Millisecond, 3*time.Second); got != "2 loaded (image × node)" {
+		t.Errorf("note = %q", got)
+	}
+}
+
 func TestReadyNote(t *testing.T) {
 	s := readiness.Snapshot{Workloads: []readiness.WorkloadStatus{{Done: true}, {Done: true}}}
 	if got := readyNote(s); !strings.HasPrefix(got, "2/2 workloads") {

@@ -451,7 +451,8 @@ func (u *Up) startImages(ctx context.Context, p Cluster, spec cluster.Spec, imag
 			step.Fail("")
 			return
 		}
-		step.Done(loadNote(s.loads))
+		waited, loading := job.Phases()
+		step.Done(imagesNote(s.loads, waited, loading))
 	}()
 	return s, nil
 }
@@ -547,6 +548,17 @@ func sourcesNote(cfg *config.Config, changes []sources.Applied) string {
 func readyNote(s readiness.Snapshot) string {
 	n := len(s.Workloads)
 	return fmt.Sprintf("%d/%d %s ready", n-s.Pending(), n, text.Plural(n, "workload", "workloads"))
+}
+
+// imagesNote is the images step's outcome. When the step waited for kind
+// to boot the nodes, it says how the time splits, so that the loading
+// part compares with `kind load` into a Ready cluster.
+func imagesNote(loads []cluster.ImageLoad, waited, loading time.Duration) string {
+	note := loadNote(loads)
+	if waited >= 100*time.Millisecond {
+		note += fmt.Sprintf("; %s waiting for the nodes, %s loading", progress.Round(waited), progress.Round(loading))
+	}
+	return note
 }
 
 func loadNote(loads []cluster.ImageLoad) string {
