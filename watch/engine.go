@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/readiness"
 	"github.com/dagster-dev/dagster-dev/internal/text"
 	"github.com/dagster-dev/dagster-dev/internal/userfile"
@@ -115,13 +116,13 @@ func (e *engine) problem(err error) {
 // retry runs fn until it succeeds, fails for a reason other than an
 // unreachable API server, or ctx ends; each retry is reported.
 func (e *engine) retry(ctx context.Context, what string, fn func() error) error {
-	var b backoff
+	b := kube.RetryBackoff(0)
 	for {
 		err := fn()
 		if err == nil || !e.api.transient(err) {
 			return err
 		}
-		d := b.step()
+		d := b.Step()
 		e.rep.Info(fmt.Sprintf("%s: API server unreachable (%v); retrying in %s", what, err, d))
 		select {
 		case <-ctx.Done():
@@ -215,7 +216,7 @@ func (e *engine) watch(ctx context.Context) error {
 	deliver(batch{all: true, first: time.Now()})
 
 	var retry batch
-	var b backoff
+	b := kube.RetryBackoff(0)
 	var retryC <-chan time.Time
 	settled := false
 	for {
@@ -241,7 +242,7 @@ func (e *engine) watch(ctx context.Context) error {
 			return nil
 		case err == nil:
 			retry, retryC = batch{}, nil
-			b.reset()
+			b = kube.RetryBackoff(0)
 			if !settled {
 				// Start-up (Helm and API scheme registration, the first
 				// lists) leaves garbage the scavenger would return to the
@@ -252,7 +253,7 @@ func (e *engine) watch(ctx context.Context) error {
 			}
 		case e.api.transient(err):
 			retry = cur
-			d := b.step()
+			d := b.Step()
 			e.rep.Info(fmt.Sprintf("API server unreachable (%v); retrying in %s", err, d))
 			retryC = time.After(d)
 		default:
@@ -417,22 +418,3 @@ func (e *engine) finish(ctx context.Context, c *Change, ws []sources.Workload, f
 		e.followFailed(ctx, c, failed, seq, first)
 	}()
 }
-
-// backoff is the retry schedule while the API server is unreachable:
-// 0.5 s doubling to 5 s. A save made during an outage is applied at most 5 s
-// after the server is back (with a 15 s cap, a 30 s outage of a kind API
-// server cost up to 15 s more), and one request every 5 s costs nothing.
-type backoff struct{ next time.Duration }
-
-const maxBackoff = 5 * time.Second
-
-func (b *backoff) step() time.Duration {
-	if b.next == 0 {
-		b.next = 500 * time.Millisecond
-	}
-	d := b.next
-	b.next = min(2*b.next, maxBackoff)
-	return d
-}
-
-func (b *backoff) reset() { b.next = 0 }

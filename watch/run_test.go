@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -24,22 +23,6 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
-
-func TestBackoff(t *testing.T) {
-	var b backoff
-	var got []time.Duration
-	for i := 0; i < 8; i++ {
-		got = append(got, b.step())
-	}
-	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%v", got)
-	}
-	b.reset()
-	if b.step() != 500*time.Millisecond {
-		t.Error("reset")
-	}
-}
 
 func unreachable(c *fake.Clientset, n int) *int {
 	calls := new(int)

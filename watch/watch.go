@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dagster-dev/dagster-dev/config"
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 	"github.com/dagster-dev/dagster-dev/internal/text"
 )
 
@@ -136,7 +137,7 @@ func Sync(ctx context.Context, opts Options) error {
 	sctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	full := batch{all: true, first: time.Now()}
-	var b backoff
+	b := kube.RetryBackoff(0)
 	for {
 		err := e.sync(sctx, full)
 		if err == nil {
@@ -149,7 +150,7 @@ func Sync(ctx context.Context, opts Options) error {
 			}
 			return err
 		}
-		d := b.step()
+		d := b.Step()
 		e.rep.Info(fmt.Sprintf("API server unreachable (%v); retrying in %s", err, d))
 		select {
 		case <-sctx.Done():

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Transient reports whether err means the API server could not be reached
@@ -47,3 +50,17 @@ func Transient(err error) bool {
 
 // transientText are the fragments of a transient error's text.
 var transientText = []string{"connection refused", "connection reset", "i/o timeout", "no route to host", "TLS handshake timeout", "http2: client connection lost"}
+
+// RetryBackoff is the one retry schedule for an unreachable API server or
+// a broken stream: first, doubling, capped at 5 s (first 0: 0.5 s). A
+// save made during an outage is applied at most 5 s after the server is
+// back, and one request every 5 s costs nothing. Step it with Step; start
+// over with a new one.
+func RetryBackoff(first time.Duration) wait.Backoff {
+	if first <= 0 {
+		first = 500 * time.Millisecond
+	}
+	return wait.Backoff{Duration: first, Factor: 2, Cap: retryCap, Steps: math.MaxInt32}
+}
+
+const retryCap = 5 * time.Second

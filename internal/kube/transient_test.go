@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"syscall"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,5 +51,21 @@ func TestTransient(t *testing.T) {
 		if Transient(err) {
 			t.Errorf("%v should not be transient", err)
 		}
+	}
+}
+
+func TestRetryBackoff(t *testing.T) {
+	b := RetryBackoff(0)
+	var got []time.Duration
+	for i := 0; i < 8; i++ {
+		got = append(got, b.Step())
+	}
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second, 5 * time.Second}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("schedule %v, want %v", got, want)
+	}
+	b = RetryBackoff(10 * time.Millisecond)
+	if d := b.Step(); d != 10*time.Millisecond {
+		t.Errorf("first step %v", d)
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dagster-dev/dagster-dev/internal/kube"
 )
 
 // maxLine bounds one log line; a longer one is cut, not fatal.
@@ -151,15 +153,15 @@ func (r *Reader) readOnce(ctx context.Context, ns string, t target, o Options, c
 	return err
 }
 
+// retry is the wait before reconnect number try+1: kube.RetryBackoff
+// from r.Retry.
 func (r *Reader) retry(try int) time.Duration {
-	d := r.Retry
-	if d <= 0 {
-		d = 500 * time.Millisecond
+	b := kube.RetryBackoff(r.Retry)
+	d := b.Step()
+	for i := 0; i < try; i++ {
+		d = b.Step()
 	}
-	for i := 0; i < try && d < 5*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 5*time.Second)
+	return d
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
