@@ -248,17 +248,24 @@ func newFakeConnector(cs *fake.Clientset) *fakeConnector {
 	return &fakeConnector{clients: &Clients{Client: &kube.Client{Context: "kind-dagster-dev", Clientset: cs}, Helm: helm}}
 }
 
-// fakeDagit is Dagit's HTTP API: /server_info, and the workspace with the
-// given location entries (JSON, as Dagit answers DagsterDevLocations).
+// fakeDagit is Dagit's HTTP API: /server_info, and GraphQL operations
+// answered by name (answers: operation -> the JSON of "data"). Unless
+// answers says otherwise, the workspace holds entries (JSON location
+// entries, as Dagit answers DagsterDevLocations) and there are no runs.
 type fakeDagit struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	entries string
+	answers map[string]string
 	down    bool
 }
 
 func newFakeDagit(t *testing.T, entries string) *fakeDagit {
-	d := &fakeDagit{entries: entries}
+	return newFakeDagitAnswers(t, entries, nil)
+}
+
+func newFakeDagitAnswers(t *testing.T, entries string, answers map[string]string) *fakeDagit {
+	d := &fakeDagit{entries: entries, answers: answers}
 	op := regexp.MustCompile(`^(?:query|mutation) (\w+)`)
 	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.mu.Lock()
@@ -280,14 +287,22 @@ func newFakeDagit(t *testing.T, entries string) *fakeDagit {
 			t.Errorf("bad request: %v", err)
 		}
 		m := op.FindStringSubmatch(strings.TrimSpace(req.Query))
+		if m == nil {
+			http.Error(w, "not a GraphQL operation", http.StatusBadRequest)
+			return
+		}
+		data, ok := d.answers[m[1]]
 		switch {
-		case m != nil && m[1] == "DagsterDevLocations":
-			io.WriteString(w, `{"data":{"workspaceOrError":{"__typename":"Workspace","locationEntries":[`+entries+`]}}}`)
-		case m != nil && m[1] == "DagsterDevRuns":
-			io.WriteString(w, `{"data":{"runsOrError":{"__typename":"Runs","results":[]}}}`)
+		case ok:
+		case m[1] == "DagsterDevLocations":
+			data = `{"workspaceOrError":{"__typename":"Workspace","locationEntries":[` + entries + `]}}`
+		case m[1] == "DagsterDevRuns":
+			data = `{"runsOrError":{"__typename":"Runs","results":[]}}`
 		default:
 			http.Error(w, "unexpected operation", http.StatusBadRequest)
+			return
 		}
+		io.WriteString(w, `{"data":`+data+`}`)
 	}))
 	t.Cleanup(d.srv.Close)
 	return d

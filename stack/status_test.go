@@ -3,10 +3,6 @@ package stack
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,24 +14,8 @@ import (
 
 // fakeDagitFor answers Dagit's GraphQL operations by name.
 func fakeDagitFor(t *testing.T, answers map[string]string) *dagit.Client {
-	op := regexp.MustCompile(`^(?:query|mutation) (\w+)`)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Query string `json:"query"`
-		}
-		body, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(body, &req); err != nil {
-			t.Errorf("bad request: %v", err)
-		}
-		m := op.FindStringSubmatch(strings.TrimSpace(req.Query))
-		if m == nil || answers[m[1]] == "" {
-			http.Error(w, "unexpected", http.StatusBadRequest)
-			return
-		}
-		io.WriteString(w, `{"data":`+answers[m[1]]+`}`)
-	}))
-	t.Cleanup(srv.Close)
-	return &dagit.Client{BaseURL: srv.URL, HTTP: srv.Client()}
+	d := newFakeDagitAnswers(t, "", answers)
+	return &dagit.Client{BaseURL: d.srv.URL, HTTP: d.srv.Client()}
 }
 
 func TestStatusJudgesLocationsAndTheNewestRunOfEachJob(t *testing.T) {
