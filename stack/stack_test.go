@@ -81,8 +81,12 @@ func TestImagesNoteSplitsTheWait(t *testing.T) {
 	if got := imagesNote(loads, 21*time.Second, 37*time.Second); got != "2 loaded (image × node); 21s waiting for the nodes, 37s loading" {
 		t.Errorf("note = %q", got)
 	}
-	if got := imagesNote(loads, 10*time.Millisecond, 3*time.Second); got != "2 loaded (image × node)" {
+	if got := imagesNote(loads, 400*time.Millisecond, 3*time.Second); got != "2 loaded (image × node)" {
 		t.Errorf("note = %q", got)
+	}
+	skipped := []cluster.ImageLoad{{Action: cluster.ActionSkipped}}
+	if got := imagesNote(skipped, 2*time.Second, 200*time.Millisecond); got != "1 skipped (image × node)" {
+		t.Errorf("a warm up's note = %q", got)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -550,12 +551,13 @@ func readyNote(s readiness.Snapshot) string {
 	return fmt.Sprintf("%d/%d %s ready", n-s.Pending(), n, text.Plural(n, "workload", "workloads"))
 }
 
-// imagesNote is the images step's outcome. When the step waited for kind
-// to boot the nodes, it says how the time splits, so that the loading
-// part compares with `kind load` into a Ready cluster.
+// imagesNote is the images step's outcome. When the step loaded images
+// after waiting for kind to boot the nodes, it says how the time splits,
+// so that the loading part compares with `kind load` into a Ready cluster
+// (a warm up's check of running nodes is no wait worth naming).
 func imagesNote(loads []cluster.ImageLoad, waited, loading time.Duration) string {
 	note := loadNote(loads)
-	if waited >= 100*time.Millisecond {
+	if waited >= time.Second && slices.ContainsFunc(loads, func(l cluster.ImageLoad) bool { return l.Action != cluster.ActionSkipped }) {
 		note += fmt.Sprintf("; %s waiting for the nodes, %s loading", progress.Round(waited), progress.Round(loading))
 	}
 	return note
