@@ -36,9 +36,6 @@ type Env struct {
 	// DagitConn says where Dagit answers from this machine: the kind
 	// port mapping, or a port-forward on an existing cluster.
 	DagitConn func(ctx context.Context, kc *Clients) dagitconn.Conn
-	// DagitHTTP is the HTTP client of every Dagit request (nil: a new one
-	// per client, with the request timeout the caller asks for).
-	DagitHTTP *http.Client
 }
 
 // NewEnv is the production Env for cfg: the kind provider (logging to out,
@@ -60,11 +57,7 @@ func NewEnv(cfg *config.Config, out Printer) *Env {
 
 // dagit is a Dagit client for base; timeout bounds each request.
 func (e *Env) dagit(base string, timeout time.Duration) *dagit.Client {
-	h := e.DagitHTTP
-	if h == nil {
-		h = &http.Client{Timeout: timeout}
-	}
-	return &dagit.Client{BaseURL: base, HTTP: h}
+	return &dagit.Client{BaseURL: base, HTTP: &http.Client{Timeout: timeout}}
 }
 
 // Cluster is what the verbs ask of kind (cluster.Provider, through

@@ -50,8 +50,8 @@ const (
 )
 
 // Getter is the one way dagster-dev loads a kube context: kubectl's loading
-// rules (the explicit file, else every $KUBECONFIG file merged, else
-// ~/.kube/config; see LoadingRules), an empty context meaning the current
+// rules (the explicit file, else every $KUBECONFIG file merged, first
+// definition of a name winning, else ~/.kube/config), an empty context meaning the current
 // one, and our client rate limits. namespace is the default namespace of
 // the clients built from it ("" = the context's). Both the Kubernetes
 // clientset (Connect) and Helm's action configuration are built on it.

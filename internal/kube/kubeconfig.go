@@ -7,15 +7,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// LoadingRules are kubectl's: the explicit file when one is given, else
-// every file of $KUBECONFIG merged (first definition of a name wins), else
-// ~/.kube/config.
-func LoadingRules(explicitPath string) *clientcmd.ClientConfigLoadingRules {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = explicitPath
-	return rules
-}
-
 // KindKubeconfigPath is the one file kind writes a cluster's context to,
 // following kind's (and kubectl's) rule for writing: the explicit path;
 // else, when $KUBECONFIG lists one file, that file; when it lists several,
